@@ -1,0 +1,5 @@
+"""`python -m chaosrun`."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,35 @@
+"""One observation of a probe in one region: what the probes return, what verdicts consume."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .model import Phase
+
+__all__ = ["Outcome", "Sample"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a probe kind returns for one attempt; it never decides a verdict."""
+
+    ok: bool
+    latency_s: float | None  # None when nothing was measured (e.g. refused before timing)
+    status: int | None = None  # HTTP status or exit code
+    error: str | None = None  # short, stable text: "timeout after 2s", "status 503", ...
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """An Outcome placed in time: monotonic offset from run start and UTC wall clock."""
+
+    probe: str
+    region: str
+    phase: Phase
+    t_s: float  # monotonic seconds since the run started (scheduled time of the sample)
+    at: float  # wall clock, UTC epoch seconds
+    ok: bool
+    latency_s: float | None
+    status: int | None
+    error: str | None
+    lag_s: float = 0.0  # how late the sample started against its schedule
