@@ -7,6 +7,7 @@ at once. Nothing past the loader sees a `Node` or raw YAML.
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -31,18 +32,21 @@ T = TypeVar("T")
 class _SafeComposer(yaml.SafeLoader):
     """SafeLoader that refuses aliases (no alias bombs) and counts nodes."""
 
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             raise yaml.MarkedYAMLError(
                 None, None, "anchors and aliases (*name) are not supported in experiments", event.start_mark
             )
         self._count = getattr(self, "_count", 0) + 1
         if self._count > MAX_NODES:
             raise yaml.MarkedYAMLError(
-                None, None, f"document too large (more than {MAX_NODES} nodes)", self.peek_event().start_mark
+                None,
+                None,
+                f"document too large (more than {MAX_NODES} nodes)",
+                self.peek_event().start_mark,  # type: ignore[no-untyped-call]
             )
-        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        return super().compose_node(parent, index)
 
 
 @dataclass(slots=True)
@@ -71,7 +75,7 @@ def compose(text: str, doc: Document) -> Node | None:
         try:
             root = loader.get_single_node()
         finally:
-            loader.dispose()  # type: ignore[no-untyped-call]
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = exc.problem or exc.context or "malformed YAML"
@@ -99,46 +103,48 @@ class Node:
 
     # -- location and errors -------------------------------------------------
     @property
-    def line(self) -> int:
+    def line(self) -> builtins.int:
         return int(self.raw.start_mark.line) + 1
 
     @property
-    def column(self) -> int:
+    def column(self) -> builtins.int:
         return int(self.raw.start_mark.column) + 1
 
     @property
-    def where(self) -> str:
+    def where(self) -> builtins.str:
         return f"{self.doc.file}:{self.line}:{self.column}"
 
-    def error(self, message: str) -> None:
+    def error(self, message: builtins.str) -> None:
         """Record a problem at this node."""
         self.doc.add(self.line, self.column, self.path, message)
 
-    def _child_path(self, key: str | int) -> str:
+    def _child_path(self, key: builtins.str | builtins.int) -> builtins.str:
         if isinstance(key, int):
             return f"{self.path}[{key}]"
         return f"{self.path}.{key}" if self.path else key
 
     # -- shapes -----------------------------------------------------------------
     @property
-    def is_mapping(self) -> bool:
+    def is_mapping(self) -> builtins.bool:
         return isinstance(self.raw, yaml.MappingNode)
 
     @property
-    def is_sequence(self) -> bool:
+    def is_sequence(self) -> builtins.bool:
         return isinstance(self.raw, yaml.SequenceNode)
 
     @property
-    def is_scalar(self) -> bool:
+    def is_scalar(self) -> builtins.bool:
         return isinstance(self.raw, yaml.ScalarNode)
 
     @property
-    def is_null(self) -> bool:
+    def is_null(self) -> builtins.bool:
         return self.is_scalar and self.raw.tag == "tag:yaml.org,2002:null"
 
     def mapping(
-        self, allowed: tuple[str, ...] | frozenset[str] | set[str], required: tuple[str, ...] = ()
-    ) -> dict[str, Node] | None:
+        self,
+        allowed: tuple[builtins.str, ...] | frozenset[builtins.str] | set[builtins.str],
+        required: tuple[builtins.str, ...] = (),
+    ) -> dict[builtins.str, Node] | None:
         """The children of a mapping with only `allowed` keys; unknown keys get a 'did you mean'."""
         if not self.is_mapping:
             self.error(f"expected a mapping with keys {', '.join(sorted(allowed)) or '(none)'}, got {self.kind}")
@@ -165,7 +171,7 @@ class Node:
                 self.error(f"missing required key '{key}'")
         return out
 
-    def entries(self) -> list[tuple[str, Node]] | None:
+    def entries(self) -> list[tuple[builtins.str, Node]] | None:
         """A mapping with free-form keys (names), in document order."""
         if not self.is_mapping:
             self.error(f"expected a mapping of names, got {self.kind}")
@@ -195,7 +201,7 @@ class Node:
         return iter(self.items() or [])
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> builtins.str:
         if self.is_mapping:
             return "a mapping"
         if self.is_sequence:
@@ -205,16 +211,16 @@ class Node:
         return f"{self.raw.value!r}"
 
     # -- scalars ----------------------------------------------------------------
-    def _text(self, what: str) -> str | None:
+    def _text(self, what: builtins.str) -> builtins.str | None:
         if not self.is_scalar or self.is_null:
             self.error(f"expected {what}, got {self.kind}")
             return None
         return self.substitute(str(self.raw.value))
 
-    def substitute(self, text: str) -> str:
+    def substitute(self, text: builtins.str) -> builtins.str:
         """Replace `${name}` with variables; late placeholders (secret., region., run.) stay."""
 
-        def repl(m: re.Match[str]) -> str:
+        def repl(m: re.Match[builtins.str]) -> builtins.str:
             name = m.group(1)
             if name.startswith(_LATE_PREFIXES):
                 return m.group(0)
@@ -225,14 +231,14 @@ class Node:
 
         return _VAR.sub(repl, text)
 
-    def str(self, *, non_empty: bool = True) -> str | None:
+    def str(self, *, non_empty: builtins.bool = True) -> builtins.str | None:
         text = self._text("a string")
         if text is not None and non_empty and not text.strip():
             self.error("expected a non-empty string")
             return None
         return text
 
-    def choice(self, options: tuple[str, ...]) -> str | None:
+    def choice(self, options: tuple[builtins.str, ...]) -> builtins.str | None:
         text = self._text(f"one of {', '.join(options)}")
         if text is None:
             return None
@@ -243,7 +249,7 @@ class Node:
             return None
         return text
 
-    def _number(self, conv: Callable[[str], T], what: str) -> T | None:
+    def _number(self, conv: Callable[[builtins.str], T], what: builtins.str) -> T | None:
         text = self._text(what)
         if text is None:
             return None
@@ -253,13 +259,13 @@ class Node:
             self.error(f"expected {what}, got {text!r}")
             return None
 
-    def int(self, *, min: int | None = None, max: int | None = None) -> int | None:
+    def int(self, *, min: builtins.int | None = None, max: builtins.int | None = None) -> builtins.int | None:
         value = self._number(int, "a whole number")
         if value is None:
             return None
         return self._range(value, min, max)
 
-    def float(self, *, min: float | None = None, max: float | None = None) -> float | None:
+    def float(self, *, min: builtins.float | None = None, max: builtins.float | None = None) -> builtins.float | None:
         value = self._number(float, "a number")
         if value is None:
             return None
@@ -274,7 +280,7 @@ class Node:
             return None
         return value
 
-    def bool(self) -> bool | None:
+    def bool(self) -> builtins.bool | None:
         if self.is_scalar and self.raw.tag == "tag:yaml.org,2002:bool":
             return str(self.raw.value).lower() in ("true", "yes", "on")
         text = self._text("true or false")
@@ -285,7 +291,7 @@ class Node:
         self.error(f"expected true or false, got {text!r}")
         return None
 
-    def duration(self, *, min_s: float = 0.0, max_s: float | None = None) -> float | None:
+    def duration(self, *, min_s: builtins.float = 0.0, max_s: builtins.float | None = None) -> builtins.float | None:
         """`'250ms'`, `'2s'`, `'1m'` -> seconds. A bare number is refused: units are explicit."""
         text = self._text("a duration like '300ms', '2s' or '1m'")
         if text is None:
@@ -303,7 +309,7 @@ class Node:
             return None
         return value
 
-    def bound(self, unit: str) -> Bound | None:
+    def bound(self, unit: builtins.str) -> Bound | None:
         """`'< 300ms'` (unit 's') or `'>= 0.99'` (unit 'ratio')."""
         text = self._text("a comparison like '< 300ms'")
         if text is None:
@@ -314,7 +320,7 @@ class Node:
             self.error(str(exc))
             return None
 
-    def str_list(self) -> tuple[str, ...] | None:
+    def str_list(self) -> tuple[builtins.str, ...] | None:
         """A list of strings; a single string is accepted as a one-item list."""
         if self.is_scalar and not self.is_null:
             one = self.str()
@@ -325,7 +331,9 @@ class Node:
         out = [i.str() for i in items]
         return None if any(v is None for v in out) else tuple(v for v in out if v is not None)
 
-    def int_list(self, *, min: int | None = None, max: int | None = None) -> tuple[int, ...] | None:
+    def int_list(
+        self, *, min: builtins.int | None = None, max: builtins.int | None = None
+    ) -> tuple[builtins.int, ...] | None:
         if self.is_scalar and not self.is_null:
             one = self.int(min=min, max=max)
             return None if one is None else (one,)
@@ -335,7 +343,7 @@ class Node:
         out = [i.int(min=min, max=max) for i in items]
         return None if any(v is None for v in out) else tuple(v for v in out if v is not None)
 
-    def scalar(self) -> str | int | float | bool | None:
+    def scalar(self) -> builtins.str | builtins.int | builtins.float | builtins.bool | None:
         """A JSON scalar as YAML typed it (for expectations such as json_expect)."""
         if not self.is_scalar:
             self.error(f"expected a single value, got {self.kind}")
