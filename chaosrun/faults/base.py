@@ -104,6 +104,12 @@ class FaultKind(ABC):
         held by another run). Default: none."""
         return []
 
+    async def healthcheck(self, injections: Sequence[Injection], ctx: FaultContext) -> None:
+        """Called about once a second while this kind's faults are applied: raise an
+        InfrastructureError (e.g. ToxiproxyUnreachable) when the back end is gone, so the run
+        ends as an error (exit 4) instead of a deviation. Default: nothing to check."""
+        return None
+
     # parameter keys this kind accepts (besides the common ones); used for the JSON Schema
     keys: ClassVar[tuple[str, ...]] = ()
 

@@ -1,0 +1,357 @@
+"""The only writer of run output: events as JSON Lines while the run goes, journal.json at the end.
+
+Format: docs/journal.md (schema_version 1). Every line and file passes through the
+redactor, so a secret value never reaches disk even when a probe echoes it in an error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import socket
+import sys
+import time
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from . import __version__
+from .faults.base import JSON
+from .model import Experiment, Guardrail, Probe, ProbeSpec
+from .result import RunResult
+from .sample import Sample
+from .units import format_duration
+
+if TYPE_CHECKING:
+    from .verdict import Stats
+
+__all__ = ["SCHEMA_VERSION", "Clock", "JournalWriter", "Redactor", "iso", "probe_target"]
+
+SCHEMA_VERSION = 1
+_FLUSH_EVERY_S = 1.0
+_FLUSH_EVERY_N = 2000
+
+
+def iso(epoch: float | None) -> str | None:
+    """UTC ISO 8601 with milliseconds and Z."""
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class Clock:
+    """The run's two clocks: monotonic seconds since start, and UTC wall time."""
+
+    def __init__(self) -> None:
+        self.mono0 = time.monotonic()
+        self.wall0 = time.time()
+
+    def t(self) -> float:
+        return time.monotonic() - self.mono0
+
+    def wall(self, t: float | None = None) -> float:
+        return self.wall0 + (self.t() if t is None else t)
+
+
+class Redactor:
+    """Masks secret values (and their JSON-escaped forms) in text."""
+
+    def __init__(self, secrets: Sequence[str] = ()) -> None:
+        forms: set[str] = set()
+        for value in secrets:
+            if len(value) >= 3:  # masking 1-2 character strings would shred the output
+                forms.add(value)
+                forms.add(json.dumps(value)[1:-1])
+        self._forms = sorted(forms, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for form in self._forms:
+            if form in text:
+                text = text.replace(form, "***")
+        return text
+
+
+def probe_target(spec: ProbeSpec) -> str:
+    """Short text naming what a probe hits."""
+    from .model import CommandProbe, HttpProbe, PythonProbe, TcpProbe
+
+    match spec:
+        case HttpProbe(method=method, url=url):
+            return f"{method} {url}"
+        case TcpProbe(host=host, port=port):
+            return f"tcp {host or '<region host>'}:{port}"
+        case CommandProbe(argv=argv):
+            return " ".join(argv)
+        case PythonProbe(file=file, function=function):
+            return f"{Path(file).name}:{function}"
+    return type(spec).__name__
+
+
+def _kind(spec: ProbeSpec) -> str:
+    return type(spec).__name__.removesuffix("Probe").lower()
+
+
+@dataclass(slots=True)
+class _Columns:
+    t: array[float] = field(default_factory=lambda: array("d"))
+    latency_ms: array[float] = field(default_factory=lambda: array("d"))
+    ok: array[int] = field(default_factory=lambda: array("b"))
+    status: list[int | None] = field(default_factory=list)
+    error: array[int] = field(default_factory=lambda: array("i"))
+
+
+def _num(x: float, digits: int) -> float | None:
+    return None if math.isnan(x) else round(x, digits)
+
+
+class JournalWriter:
+    """Appends events to `events.jsonl` (flushed) and folds them into `journal.json`."""
+
+    def __init__(self, out_dir: Path, *, run_id: str, clock: Clock, redact: Redactor) -> None:
+        self.out_dir = out_dir
+        self.run_id = run_id
+        self.clock = clock
+        self.redact = redact
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.events_path = out_dir / "events.jsonl"
+        self.journal_path = out_dir / "journal.json"
+        self._fh: IO[str] | None = open(self.events_path, "a", encoding="utf-8")  # noqa: SIM115
+        self._seq = 0
+        self._batch: list[list[JSON]] = []
+        self._last_flush = time.monotonic()
+        self._series: dict[tuple[str, str], _Columns] = {}
+        self._errors: dict[str, int] = {}
+        self.events: list[dict[str, JSON]] = []  # non-sample events, for journal.json
+
+    # -- events ---------------------------------------------------------------------------
+    def event(self, type_: str, **fields: JSON) -> None:
+        """Append one event line and flush it to the OS."""
+        t = self.clock.t()
+        record: dict[str, JSON] = {"seq": self._seq, "t": round(t, 4), "at": iso(self.clock.wall(t)), "type": type_}
+        record.update(fields)
+        self._seq += 1
+        if type_ != "samples":
+            self.events.append(record)
+        self._write(record)
+
+    def _write(self, record: dict[str, JSON]) -> None:
+        if self._fh is None:
+            return
+        self._fh.write(self.redact(json.dumps(record, separators=(",", ":"))) + "\n")
+        self._fh.flush()
+
+    def sample(self, s: Sample) -> None:
+        """Record one sample (columns for journal.json; batched into a `samples` event)."""
+        cols = self._series.get((s.probe, s.region))
+        if cols is None:
+            cols = self._series[(s.probe, s.region)] = _Columns()
+        cols.t.append(s.t_s)
+        cols.latency_ms.append(math.nan if s.latency_s is None else s.latency_s * 1000)
+        cols.ok.append(1 if s.ok else 0)
+        cols.status.append(s.status)
+        if s.error is None:
+            cols.error.append(-1)
+        else:
+            idx = self._errors.get(s.error)
+            if idx is None:
+                idx = self._errors[s.error] = len(self._errors)
+            cols.error.append(idx)
+        lat = None if s.latency_s is None else round(s.latency_s * 1000, 3)
+        self._batch.append([s.probe, s.region, s.phase, round(s.t_s, 4), int(s.ok), lat, s.status, s.error])
+        if len(self._batch) >= _FLUSH_EVERY_N or time.monotonic() - self._last_flush >= _FLUSH_EVERY_S:
+            self.flush_samples()
+
+    def flush_samples(self) -> None:
+        if self._batch:
+            batch, self._batch = self._batch, []
+            self.event("samples", batch=batch)  # type: ignore[arg-type]
+        self._last_flush = time.monotonic()
+
+    def close(self) -> None:
+        self.flush_samples()
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    # -- journal.json ------------------------------------------------------------------------
+    def finish(self, experiment: Experiment, result: RunResult, *, command: str, score: JSON = None) -> Path:
+        """Write journal.json atomically (and redacted); returns its path."""
+        self.close()
+        doc = self.build(experiment, result, command=command, score=score)
+        text = self.redact(json.dumps(doc, separators=(",", ":"), allow_nan=False))
+        tmp = self.journal_path.with_suffix(".json.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, self.journal_path)
+        return self.journal_path
+
+    def build(self, experiment: Experiment, result: RunResult, *, command: str, score: JSON = None) -> dict[str, JSON]:
+        """The journal's wire shape, built in this one place."""
+        errors = [e for e, _ in sorted(self._errors.items(), key=lambda kv: kv[1])]
+        series: list[JSON] = []
+        for (probe, region), c in self._series.items():
+            series.append(
+                {
+                    "probe": probe,
+                    "region": region,
+                    "t": [round(x, 4) for x in c.t],
+                    "latency_ms": [_num(x, 3) for x in c.latency_ms],
+                    "ok": list(c.ok),
+                    "status": list(c.status),
+                    "error": list(c.error),
+                }
+            )
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "chaosrun_version": __version__,
+            "run_id": result.run_id,
+            "status": result.status,
+            "reason": result.reason,
+            "started_at": iso(result.started_at),
+            "ended_at": iso(result.ended_at),
+            "duration_s": round(result.duration_s, 3),
+            "host": host_info(),
+            "command": command,
+            "experiment": experiment_summary(experiment),
+            "phases": [
+                {
+                    "name": p.name,
+                    "start_s": round(p.start_s, 4),
+                    "end_s": None if p.end_s is None else round(p.end_s, 4),
+                    "started_at": iso(p.started_at),
+                    "ended_at": iso(p.ended_at),
+                }
+                for p in result.phases
+            ],
+            "samples": {"errors": errors, "series": series},  # type: ignore[dict-item]
+            "verdicts": [
+                {
+                    "probe": v.probe,
+                    "region": v.region,
+                    "phase": v.phase,
+                    "judged": v.judged,
+                    "held": v.held,
+                    **_stats_json(v.stats),
+                    "tolerance": v.tolerance,
+                    "reasons": list(v.reasons),
+                }
+                for v in result.verdicts
+            ],
+            "recovery": [
+                {
+                    "probe": r.probe,
+                    "region": r.region,
+                    "recovery_s": None if r.recovery_s is None else round(r.recovery_s, 3),
+                    "objective_s": r.objective_s,
+                    "met": r.met,
+                }
+                for r in result.recovery
+            ],
+            "faults": [
+                {
+                    "id": f.id,
+                    "name": f.name,
+                    "kind": f.kind,
+                    "target": f.target,
+                    "region": f.region,
+                    "description": f.description,
+                    "setup": f.setup,
+                    "applied_s": None if f.applied_s is None else round(f.applied_s, 4),
+                    "removed_s": None if f.removed_s is None else round(f.removed_s, 4),
+                    "applied_at": iso(f.applied_at),
+                    "removed_at": iso(f.removed_at),
+                    "undo": f.undo,
+                    "error": f.error,
+                }
+                for f in result.faults
+            ],
+            "rollbacks": [{"name": r.name, "ok": r.ok, "error": r.error, "t": round(r.t, 4)} for r in result.rollbacks],
+            "guardrails": [
+                {
+                    "name": g.name,
+                    "tripped": True,
+                    "region": g.region,
+                    "t": round(g.t, 4),
+                    "evidence": g.evidence,
+                    "reaction_ms": None if g.reaction_ms is None else round(g.reaction_ms, 2),
+                }
+                for g in result.guardrails
+            ],
+            "errors": list(result.errors),
+            "remaining": list(result.remaining),
+            "signals": list(result.signals),
+            "events": self.events,  # type: ignore[dict-item]
+            "score": score,
+        }
+
+
+def _stats_json(s: Stats) -> dict[str, JSON]:
+    return {
+        "samples": s.samples,
+        "failures": s.failures,
+        "success_ratio": _num(s.success_ratio, 5),
+        "p50_ms": _num(s.p50_s * 1000, 3),
+        "p95_ms": _num(s.p95_s * 1000, 3),
+        "p99_ms": _num(s.p99_s * 1000, 3),
+        "max_ms": _num(s.max_s * 1000, 3),
+        "mean_ms": _num(s.mean_s * 1000, 3),
+    }
+
+
+def host_info() -> dict[str, JSON]:
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "pid": os.getpid(),
+    }
+
+
+def _guardrail_text(g: Guardrail) -> str:
+    parts = []
+    if g.success_ratio is not None:
+        parts.append(f"success_ratio {g.success_ratio.describe('ratio')}")
+    if g.p99 is not None:
+        parts.append(f"p99 {g.p99.describe('s')}")
+    text = ", ".join(parts)
+    if text:
+        text += f" over {format_duration(g.window_s)}"
+    if g.consecutive_failures is not None:
+        text += f"{'; ' if text else ''}trips after {g.consecutive_failures} consecutive failures"
+    return text
+
+
+def _probe_json(p: Probe) -> dict[str, JSON]:
+    return {
+        "name": p.name,
+        "kind": _kind(p.spec),
+        "target": probe_target(p.spec),
+        "every_s": p.every_s,
+        "tolerance": p.tolerance.describe(),
+        "during": "not judged" if p.during is None else p.during.describe(),
+        "recover_within_s": p.recover_within_s,
+        "regions": list(p.regions),
+    }
+
+
+def experiment_summary(e: Experiment) -> dict[str, JSON]:
+    """The experiment as the journal shows it (no secret values: they are never in the model)."""
+    return {
+        "title": e.title,
+        "description": e.description,
+        "tags": list(e.tags),
+        "source": e.source,
+        "source_text": e.source_text,
+        "regions": [{"name": r.name, "base_url": r.base_url} for r in e.regions],
+        "phases": {"baseline_s": e.phases.baseline_s, "fault_s": e.phases.fault_s, "recovery_s": e.phases.recovery_s},
+        "probes": [_probe_json(p) for p in e.probes],
+        "method": [
+            {"name": s.name, "kind": s.kind, "start_s": s.start_s, "duration_s": s.duration_s} for s in e.method
+        ],
+        "guardrails": [{"name": g.name, "condition": _guardrail_text(g)} for g in e.guardrails],
+        "variables": dict(e.variables),
+    }
