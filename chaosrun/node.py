@@ -76,6 +76,15 @@ def compose(text: str, doc: Document) -> Node | None:
             root = loader.get_single_node()
         finally:
             loader.dispose()
+    except RecursionError:
+        doc.add(1, 1, "", "malformed YAML: nested too deeply")
+        return None
+    except yaml.reader.ReaderError as exc:
+        # a control character (NUL, ...): report where it is, on one line
+        before = text[: exc.position]
+        line, column = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+        doc.add(line, column, "", f"malformed YAML: {exc.reason} (#x{exc.character:04x})")
+        return None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = exc.problem or exc.context or "malformed YAML"
