@@ -1,0 +1,273 @@
+"""The command line: the only place that calls asyncio (once per command) and exits.
+
+Exit codes (one table, `chaosrun.result.EXIT_CODES`, plus input errors):
+  0 held · 1 deviated · 2 invalid input or usage (nothing executed) · 3 aborted (guardrail
+  or signal; faults rolled back) · 4 infrastructure error (faults rolled back) · 5 a rollback
+  failed (something may still be injected) · 6 not steady before the fault (method skipped)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import sys
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from . import __version__
+from .errors import ChaosrunError, InvalidInput
+
+if TYPE_CHECKING:
+    from .model import Experiment
+
+__all__ = ["main"]
+
+T = TypeVar("T")
+EXIT_HELP = """\b
+Exit codes:
+  0  hypothesis held in every phase and region
+  1  deviated: a tolerance failed during or after the fault
+  2  invalid input or usage; nothing was executed
+  3  aborted (guardrail or signal); faults were rolled back
+  4  error in fault injection or probing infrastructure; faults were rolled back
+  5  a rollback failed: something may still be injected (the message says what)
+  6  not steady before the fault: the method was skipped
+"""
+
+
+def _run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """asyncio, once: uvloop when available (lower scheduling jitter for probes)."""
+    from .scheduler import fast_loop_factory
+
+    with asyncio.Runner(loop_factory=fast_loop_factory()) as runner:
+        return runner.run(coro)
+
+
+def _fail(exc: ChaosrunError) -> None:
+    for line in str(exc).splitlines() or [type(exc).__name__]:
+        click.echo(f"error: {line}", err=True)
+    sys.exit(exc.exit_code)
+
+
+def _parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise InvalidInput(f"--var expects name=value, got {pair!r}")
+        out[name] = value
+    return out
+
+
+def _state_dir(option: str | None) -> Path:
+    if option:
+        return Path(option)
+    from .state import default_state_dir
+
+    return Path(default_state_dir())
+
+
+@click.group(epilog=EXIT_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="chaosrun")
+def cli() -> None:
+    """chaosrun: prove a service survives faults.
+
+    Probes the steady-state hypothesis across regions before, during and after injected
+    faults, always rolls back, and writes a journal, an HTML report, JUnit XML and a summary.
+    """
+
+
+@cli.command(epilog=EXIT_HELP)
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Override a variable.")
+def validate(files: tuple[str, ...], variables: tuple[str, ...]) -> None:
+    """Check experiment files; every problem is named with file:line:column and field."""
+    from .loader import load_experiment
+
+    try:
+        values = _parse_vars(variables)
+    except ChaosrunError as exc:
+        _fail(exc)
+    bad: list[ChaosrunError] = []
+    for f in files:
+        try:
+            load_experiment(f, variables=values)
+            click.echo(f"{f}: ok")
+        except ChaosrunError as exc:
+            bad.append(exc)
+            for line in str(exc).splitlines():
+                click.echo(f"error: {line}", err=True)
+    sys.exit(2 if bad else 0)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of experiment files (for editors such as VS Code YAML)."""
+    import json
+
+    from .schema import experiment_schema
+
+    click.echo(json.dumps(experiment_schema(), indent=2))
+
+
+@cli.command(epilog=EXIT_HELP)
+@click.argument("file", type=click.Path())
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (default reports/<slug>/<UTC time>/)."
+)
+@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Override a variable (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Validate, resolve targets and print the timed plan; touch nothing.")
+@click.option(
+    "--state-dir", type=click.Path(file_okay=False), help="Ledger and history folder (default XDG state dir)."
+)
+@click.option("--min-score", type=click.IntRange(0, 100), help="CI gate: exit 1 when the resilience score is lower.")
+@click.option("--no-report", is_flag=True, help="Write only the journal (no HTML, JUnit or summary).")
+def run(
+    file: str,
+    out_dir: str | None,
+    variables: tuple[str, ...],
+    dry_run: bool,
+    state_dir: str | None,
+    min_score: int | None,
+    no_report: bool,
+) -> None:
+    """Run an experiment: baseline, fault, recovery; Ctrl-C rolls back."""
+    from .loader import load_experiment
+
+    try:
+        exp = load_experiment(file, variables=_parse_vars(variables))
+        code = _run_async(
+            run_experiment(
+                exp,
+                out_dir=Path(out_dir) if out_dir else None,
+                dry_run=dry_run,
+                state_dir=_state_dir(state_dir),
+                min_score=min_score,
+                write_reports=not no_report,
+                command=shlex.join(["chaosrun", *sys.argv[1:]]),
+            )
+        )
+    except ChaosrunError as exc:
+        _fail(exc)
+    sys.exit(code)
+
+
+def default_out_dir(exp: Experiment) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return Path("reports") / exp.slug / stamp
+
+
+async def run_experiment(
+    exp: Experiment,
+    *,
+    out_dir: Path | None,
+    dry_run: bool,
+    state_dir: Path,
+    min_score: int | None = None,
+    write_reports: bool = True,
+    command: str = "",
+    echo: Callable[[str], None] = lambda s: click.echo(s),
+) -> int:
+    """Plan, claim targets, run, write outputs; returns the exit code."""
+    import aiohttp
+
+    from .engine import Engine, RunOptions, new_run_id
+    from .faults import FaultContext
+    from .ledger import Ledger
+    from .plan import build_plan, format_plan
+    from .progress import Progress
+    from .result import EXIT_CODES
+    from .secret import resolve_secrets
+
+    secrets = resolve_secrets(exp)
+    run_id = new_run_id()
+    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+    async with aiohttp.ClientSession(connector=connector, headers={"User-Agent": f"chaosrun/{__version__}"}) as http:
+        ctx = FaultContext(run_id=run_id, experiment=exp, http=http)
+        plan = await build_plan(exp, ctx)
+        if dry_run:
+            echo(format_plan(plan))
+            echo("dry run: nothing was touched")
+            return 0
+        ledger = Ledger(state_dir)
+        ledger.claim(run_id, exp.title, plan.targets)
+        out = out_dir or default_out_dir(exp)
+        progress = Progress()
+        try:
+            engine = Engine(
+                plan,
+                run_id=run_id,
+                secrets=secrets,
+                options=RunOptions(out_dir=out, ledger=ledger, command=command, progress=progress),
+            )
+            echo(f"chaosrun {__version__}: {exp.title} (run {run_id})")
+            stop_ticker = asyncio.Event()
+            ticker = asyncio.create_task(progress.run(engine.live_snapshot, stop_ticker))
+            try:
+                result = await engine.run(http)
+            finally:
+                stop_ticker.set()
+                await ticker
+        finally:
+            ledger.release(run_id)
+    score = _score(engine, exp, result, command)
+    journal_path = engine.journal.finish(exp, result, command=command, score=score)
+    if write_reports:
+        _write_reports(journal_path, state_dir)
+    code = EXIT_CODES[result.status]
+    echo(f"verdict: {result.status.upper().replace('_', ' ')} - {engine.journal.redact(result.reason)}")
+    if result.remaining:
+        echo("what may still be injected (run `chaosrun recover` once it is reachable):")
+        for r in result.remaining:
+            echo(f"  - {r}")
+    value = score.get("value") if isinstance(score, dict) else None
+    if isinstance(value, int | float):
+        echo(f"resilience score: {value:.0f}/100")
+    echo(f"journal: {journal_path}")
+    if write_reports and (journal_path.parent / "report.html").exists():
+        echo(f"report:  {journal_path.parent / 'report.html'}")
+    if code == 0 and min_score is not None and isinstance(value, int | float) and value < min_score:
+        echo(f"score {value:.0f} is below --min-score {min_score}: failing the gate")
+        return 1
+    return code
+
+
+def _score(engine: Any, exp: Experiment, result: Any, command: str) -> Any:
+    """The resilience score, a pure function of the journal (None when the report package is absent)."""
+    try:
+        from .report.score import score_wire
+    except ImportError:
+        return None
+    try:
+        return score_wire(engine.journal.build(exp, result, command=command))
+    except Exception as exc:  # a reporter problem never breaks a run
+        click.echo(f"warning: could not compute the resilience score: {exc}", err=True)
+        return None
+
+
+def _write_reports(journal_path: Path, state_dir: Path) -> None:
+    try:
+        from .report import load_journal, write_reports
+    except ImportError:
+        return
+    try:
+        from .history import record_run
+
+        journal = load_journal(journal_path)
+        db = state_dir / "history.sqlite"
+        record_run(db, journal, journal_path)
+        write_reports(journal, journal_path.parent, history_db=db)
+    except Exception as exc:  # a failing reporter is logged and the run's outcome stands
+        click.echo(f"warning: could not write the reports: {exc}", err=True)
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        cli.main(prog_name="chaosrun", standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(3)

@@ -1,0 +1,595 @@
+"""Runs a plan: the only owner of time, cancellation, signals and the order
+"ledger -> apply -> ... -> undo -> clear ledger", and the only place that decides a run's status.
+
+Phases: baseline (also the steady-state gate) -> faults injected -> fault phase -> faults
+removed -> recovery. Probes sample continuously in every phase. Undo always runs: on held,
+deviated, error, guardrail trip and signals (SIGINT, SIGTERM, SIGHUP are handled by the loop,
+never as exceptions, so nothing interrupts an undo half way).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import secrets as _random
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import ChaosrunError, InfrastructureError, ToxiproxyUnreachable
+from .faults import FaultContext, Injection, get_kind, get_undoer
+from .journal import Clock, JournalWriter, Redactor
+from .ledger import Ledger, LedgerEntry
+from .model import Experiment, Phase, Probe, ProbeSpec, Region
+from .plan import Plan, PlannedStep
+from .procs import run_argv
+from .result import FaultRecord, GuardrailTrip, PhaseSpan, RollbackRecord, RunResult, Status
+from .sample import Outcome, Sample
+from .verdict import GuardrailMonitor, SeriesAccumulator, compute_stats
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from .progress import Progress
+
+__all__ = ["Engine", "RunOptions", "new_run_id"]
+
+UNDO_TIMEOUT_S = 10.0
+_FORCE_AFTER_SIGNALS = 3
+
+
+def new_run_id() -> str:
+    """`20261126T170000Z-3f9a1c`: sortable, unique enough, safe in toxic names."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + _random.token_hex(3)
+
+
+@dataclass(slots=True, kw_only=True)
+class RunOptions:
+    out_dir: Path
+    ledger: Ledger
+    command: str = ""
+    progress: Progress | None = None
+    handle_signals: bool = True
+
+
+@dataclass(slots=True)
+class _Armed:
+    """An injection whose ledger entry is on disk (so it must be undone)."""
+
+    injection: Injection
+    entry: LedgerEntry
+    record: FaultRecord
+    kind_name: str
+    done: bool = False
+
+
+@dataclass(slots=True)
+class _Live:
+    """Last few seconds per region, for the live progress line."""
+
+    oks: dict[str, list[tuple[float, bool, float]]] = field(default_factory=dict)
+
+    def add(self, region: str, t: float, ok: bool, latency: float | None) -> None:
+        items = self.oks.setdefault(region, [])
+        items.append((t, ok, math.nan if latency is None else latency))
+        if len(items) > 4096 or (items and items[0][0] < t - 5):
+            self.oks[region] = [x for x in items if x[0] >= t - 5][-4096:]
+
+    def snapshot(self) -> dict[str, tuple[float, float]]:
+        out = {}
+        for region, items in self.oks.items():
+            s = compute_stats([ok for _, ok, _ in items], [lat for _, _, lat in items])
+            out[region] = (s.success_ratio, s.p95_s)
+        return out
+
+
+class Engine:
+    """One run of one experiment."""
+
+    def __init__(self, plan: Plan, *, run_id: str, secrets: dict[str, str], options: RunOptions) -> None:
+        self.plan = plan
+        self.exp: Experiment = plan.experiment
+        self.run_id = run_id
+        self.secrets = secrets
+        self.opt = options
+        self.clock = Clock()
+        self.result = RunResult(run_id=run_id, started_at=self.clock.wall0)
+        self.journal = JournalWriter(
+            options.out_dir, run_id=run_id, clock=self.clock, redact=Redactor(list(secrets.values()))
+        )
+        self.abort = asyncio.Event()
+        self.abort_reason = ""
+        self._aborted_at: float | None = None
+        self._armed: list[_Armed] = []
+        self._fault_seq = 0
+        self._series: dict[tuple[str, str], SeriesAccumulator] = {}
+        self._guards = [GuardrailMonitor(g) for g in self.exp.guardrails]
+        self._guards_by_probe: dict[str, list[GuardrailMonitor]] = {}
+        for m in self._guards:
+            key = m.guardrail.probe or f"guardrail:{m.guardrail.name}"
+            self._guards_by_probe.setdefault(key, []).append(m)
+        self._live = _Live()
+        self._signals = 0
+        self._undoing = False
+        self._stop_probes = asyncio.Event()
+        self._ctx: FaultContext | None = None
+        self._skip_method = False
+        self._undo_failures: list[tuple[FaultRecord, bool]] = []  # (fault, server unreachable)
+
+    # ------------------------------------------------------------------ public
+    async def run(self, http: aiohttp.ClientSession) -> RunResult:
+        """Run every phase; always undo; decide the status; write journal.json."""
+        ctx = self._ctx = FaultContext(run_id=self.run_id, experiment=self.exp, http=http, log=self._log)
+        loop = asyncio.get_running_loop()
+        if self.opt.handle_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                loop.add_signal_handler(sig, self._on_signal, sig)
+        self.journal.event(
+            "run_started",
+            run_id=self.run_id,
+            experiment=self.exp.title,
+            source=self.exp.source,
+            pid=os.getpid(),
+            targets=list(self.plan.targets),
+        )
+        probe_tasks: list[asyncio.Task[None]] = []
+        try:
+            await self._setup(ctx)
+            probe_tasks = self._start_probes(http)
+            health = asyncio.create_task(self._watch_health(ctx))
+            try:
+                await self._phases(ctx)
+            finally:
+                health.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await health
+        except ChaosrunError as exc:
+            self._error(str(exc))
+        except Exception as exc:  # a bug must still never skip the undo below
+            self._error(f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            await self._undo_all(ctx, reason="run ending")
+            await self._run_rollbacks()
+            self._stop_probes.set()
+            for t in probe_tasks:
+                t.cancel()
+            for t in probe_tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+            if self.opt.handle_signals:
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                    loop.remove_signal_handler(sig)
+        self._judge()
+        return self.result
+
+    # ------------------------------------------------------------------ phases
+    def _phase(self, name: Phase) -> None:
+        t = self.clock.t()
+        if self.result.phases:
+            last = self.result.phases[-1]
+            last.end_s, last.ended_at = t, self.clock.wall(t)
+        self.result.phases.append(PhaseSpan(name=name, start_s=t, started_at=self.clock.wall(t)))
+        self.journal.event("phase_started", phase=name)
+        if self.opt.progress:
+            self.opt.progress.phase(name, self._phase_length(name))
+
+    def _phase_length(self, name: Phase) -> float:
+        ph = self.exp.phases
+        return {"baseline": ph.baseline_s, "fault": ph.fault_s, "recovery": ph.recovery_s}[name]
+
+    def _close_last_phase(self) -> None:
+        if self.result.phases and self.result.phases[-1].end_s is None:
+            t = self.clock.t()
+            self.result.phases[-1].end_s, self.result.phases[-1].ended_at = t, self.clock.wall(t)
+
+    async def _wait(self, seconds: float) -> bool:
+        """Sleep unless aborted; True when the full time passed."""
+        if seconds <= 0:
+            return not self.abort.is_set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self.abort.wait()
+        return not self.abort.is_set()
+
+    async def _phases(self, ctx: FaultContext) -> None:
+        self._phase("baseline")
+        if not await self._wait(self.exp.phases.baseline_s):
+            return
+        if not self._baseline_held():
+            self.journal.event("error", message="steady state not met in the baseline: the method is skipped")
+            self._log("steady state NOT met in the baseline: skipping the method")
+            self.result.reason = "the steady-state hypothesis did not hold in the baseline; the method was skipped"
+            self._skip_method = True
+            return
+        self._phase("fault")
+        steps = [asyncio.create_task(self._drive_step(s, ctx)) for s in self.plan.steps]
+        try:
+            done_in_time = await self._wait_or_step_error(steps, self.exp.phases.fault_s)
+        finally:
+            for t in steps:
+                t.cancel()
+            for t in steps:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
+        await self._undo_all(ctx, reason="fault phase over" if done_in_time else self.abort_reason)
+        if not done_in_time or self.abort.is_set():
+            return
+        removed_t = self.clock.t()
+        for acc in self._series.values():
+            acc.fault_removed_t = removed_t
+        self._phase("recovery")
+        await self._wait(self.exp.phases.recovery_s)
+
+    async def _wait_or_step_error(self, steps: list[asyncio.Task[None]], seconds: float) -> bool:
+        """Wait out the fault phase; a failing step (apply error) aborts it and re-raises."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        pending = set(steps)
+        abort_wait = asyncio.create_task(self.abort.wait())
+        try:
+            while True:
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    return True
+                done, _ = await asyncio.wait(
+                    pending | {abort_wait}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                )
+                if abort_wait in done:
+                    return False
+                for t in done:
+                    pending.discard(t)
+                    exc = t.exception()
+                    if exc is not None:
+                        raise exc
+        finally:
+            abort_wait.cancel()
+
+    def _baseline_held(self) -> bool:
+        for acc in self._series.values():
+            verdicts, _ = acc.verdicts(("baseline",))
+            if any(v.judged and not v.held for v in verdicts):
+                return False
+        return True
+
+    # ------------------------------------------------------------------ faults
+    async def _setup(self, ctx: FaultContext) -> None:
+        """Back-end preflight and setup injections (e.g. create missing proxies) before the baseline."""
+        by_kind: dict[str, list[Injection]] = {}
+        for s in self.plan.steps:
+            by_kind.setdefault(s.step.kind, []).extend(s.injections)
+        seen_backends: set[str] = set()
+        for kind_name, injections in by_kind.items():
+            kind = get_kind(kind_name)
+            assert kind is not None
+            setups = await kind.setup(injections, ctx) if kind.backend not in seen_backends else []
+            seen_backends.add(kind.backend)
+            for inj in setups:
+                await self._apply(inj, kind_name, ctx, setup=True)
+
+    async def _drive_step(self, planned: PlannedStep, ctx: FaultContext) -> None:
+        """Apply one step's injections at its start, run its ramps, undo at its end."""
+        fault_start = self.clock.t()
+        await asyncio.sleep(max(0.0, planned.start_s - (self.clock.t() - fault_start)))
+        armed = [await self._apply(inj, planned.step.kind, ctx) for inj in planned.injections]
+        updates = sorted((off, fn, a) for a in armed for off, fn in a.injection.updates())
+        applied_at = self.clock.t()
+        for offset, fn, a in updates:
+            await asyncio.sleep(max(0.0, applied_at + offset - self.clock.t()))
+            await fn(ctx)
+            self.journal.event("fault_updated", fault=a.record.id, description=a.injection.describe())
+        end = planned.end_s(self.exp.phases.fault_s)
+        if planned.step.duration_s is not None:
+            await asyncio.sleep(max(0.0, fault_start + end - self.clock.t()))
+            for a in reversed(armed):
+                await self._undo(a, ctx)
+
+    async def _apply(self, inj: Injection, kind_name: str, ctx: FaultContext, *, setup: bool = False) -> _Armed:
+        """Ledger first (fsync'd), then apply. The armed record is undone whatever happens next."""
+        self._fault_seq += 1
+        record = FaultRecord(
+            id=f"f{self._fault_seq}",
+            name=inj.step.name if not setup else f"setup: {inj.describe()}",
+            kind=kind_name,
+            target=inj.target,
+            region=inj.region,
+            description=inj.describe(),
+            setup=setup,
+        )
+        self.result.faults.append(record)
+        entry = LedgerEntry(
+            entry_id=f"{record.id}-{_random.token_hex(2)}",
+            run_id=self.run_id,
+            pid=os.getpid(),
+            experiment=self.exp.title,
+            target=inj.target,
+            description=inj.describe(),
+            undo=inj.undo_record(),
+            created_at=self.clock.wall(),
+        )
+        self.opt.ledger.add(entry)
+        armed = _Armed(injection=inj, entry=entry, record=record, kind_name=kind_name)
+        self._armed.append(armed)
+        record.undo = "pending"
+        await inj.apply(ctx)
+        t = self.clock.t()
+        record.applied_s, record.applied_at = t, self.clock.wall(t)
+        self.journal.event(
+            "fault_applied",
+            fault=record.id,
+            kind=kind_name,
+            target=inj.target,
+            region=inj.region,
+            description=record.description,
+            setup=setup,
+        )
+        if not setup:
+            self._log(f"injected {record.description}")
+        return armed
+
+    async def _undo(self, armed: _Armed, ctx: FaultContext) -> None:
+        if armed.done:
+            return
+        armed.done = True
+        rec = armed.record
+        undo = get_undoer(str(armed.entry.undo.get("backend")))
+        try:
+            if undo is None:
+                raise InfrastructureError(f"no undo function for back end {armed.entry.undo.get('backend')!r}")
+            async with asyncio.timeout(UNDO_TIMEOUT_S):
+                await undo(armed.entry.undo, ctx)
+        except Exception as exc:  # an undo failure is recorded and reported, never lost
+            text = str(exc) or type(exc).__name__
+            if isinstance(exc, TimeoutError):
+                text = f"undo timed out after {UNDO_TIMEOUT_S:g}s"
+            rec.undo, rec.error = "failed", text
+            unreachable = isinstance(exc, ToxiproxyUnreachable)
+            self.result.remaining.append(
+                f"{rec.description} (target {rec.target}; run id {self.run_id})"
+                + (" — its server is unreachable" if unreachable else "")
+            )
+            self._undo_failures.append((rec, unreachable))
+            self.journal.event("fault_removed", fault=rec.id, ok=False, error=text)
+            self._log(f"UNDO FAILED for {rec.description}: {text}")
+            return
+        t = self.clock.t()
+        rec.undo, rec.removed_s, rec.removed_at = "ok", t, self.clock.wall(t)
+        self.opt.ledger.remove(armed.entry)
+        self.journal.event("fault_removed", fault=rec.id, ok=True, error=None)
+        if not rec.setup:
+            self._log(f"removed {rec.description}")
+
+    async def _undo_all(self, ctx: FaultContext, *, reason: str) -> None:
+        """Undo every armed fault, newest first (setup injections last), then note reaction times."""
+        pending = [a for a in self._armed if not a.done]
+        if not pending:
+            return
+        self._undoing = True
+        try:
+            faults_first = [a for a in reversed(pending) if not a.record.setup]
+            setups = [a for a in reversed(pending) if a.record.setup] if reason != "fault phase over" else []
+            for a in faults_first + setups:
+                await self._undo(a, ctx)
+            if faults_first and self._aborted_at is not None:
+                reaction_ms = (self.clock.t() - self._aborted_at) * 1000
+                for g in self.result.guardrails:
+                    if g.reaction_ms is None:
+                        g.reaction_ms = reaction_ms
+        finally:
+            self._undoing = False
+
+    async def _watch_health(self, ctx: FaultContext) -> None:
+        """About once a second, ask the back ends of applied faults whether they are still there."""
+        while True:
+            await asyncio.sleep(1.0)
+            live = [a for a in self._armed if not a.done]
+            by_kind: dict[str, list[Injection]] = {}
+            for a in live:
+                by_kind.setdefault(a.kind_name, []).append(a.injection)
+            for kind_name, injections in by_kind.items():
+                kind = get_kind(kind_name)
+                if kind is None:
+                    continue
+                try:
+                    await kind.healthcheck(injections, ctx)
+                except ChaosrunError as exc:
+                    self._error(str(exc))
+                    self._trigger_abort(f"infrastructure error: {exc}")
+                    return
+
+    async def _run_rollbacks(self) -> None:
+        for rb in self.exp.rollbacks:
+            done = await run_argv([self._with_secrets(a) for a in rb.argv], timeout_s=rb.timeout_s)
+            ok = done.exit_code == 0
+            err = None if ok else (done.error or f"exit code {done.exit_code}: {done.stdout.strip()[-200:]}")
+            self.result.rollbacks.append(RollbackRecord(name=rb.name, ok=ok, error=err, t=self.clock.t()))
+            self.journal.event("rollback", name=rb.name, ok=ok, error=err)
+            self._log(f"rollback {rb.name}: {'ok' if ok else 'FAILED: ' + str(err)}")
+
+    def _with_secrets(self, text: str) -> str:
+        for name, value in self.secrets.items():
+            text = text.replace("${secret." + name + "}", value)
+        return text
+
+    # ------------------------------------------------------------------ probes
+    def _start_probes(self, http: aiohttp.ClientSession) -> list[asyncio.Task[None]]:
+        from .probes import ProbeContext, build_sampler
+
+        pctx = ProbeContext(http=http, secrets=self.secrets, base_dir=str(Path(self.exp.source or ".").parent))
+        tasks = []
+        for p in self.exp.probes:
+            for region_name in p.regions:
+                region = self.exp.region(region_name)
+                self._series[(p.name, region_name)] = SeriesAccumulator(
+                    probe=p.name,
+                    region=region_name,
+                    tolerance=p.tolerance,
+                    during=p.during,
+                    recover_within_s=p.recover_within_s,
+                    recovery_streak=p.recovery_streak,
+                )
+                sampler = build_sampler(p.spec, region, pctx)
+                tasks.append(asyncio.create_task(self._series_loop(p.name, region, p.spec, sampler, p.every_s, p)))
+        for g in self.exp.guardrails:
+            if g.spec is None:
+                continue
+            for region_name in g.regions:
+                region = self.exp.region(region_name)
+                sampler = build_sampler(g.spec, region, pctx)
+                tasks.append(
+                    asyncio.create_task(
+                        self._series_loop(f"guardrail:{g.name}", region, g.spec, sampler, g.every_s, None)
+                    )
+                )
+        return tasks
+
+    async def _series_loop(
+        self,
+        name: str,
+        region: Region,
+        spec: ProbeSpec,
+        sampler: Callable[[], object],
+        every_s: float,
+        probe: Probe | None,
+    ) -> None:
+        from .scheduler import in_flight_bound, sample_series
+
+        acc = self._series.get((name, region.name))
+        guards = self._guards_by_probe.get(name, [])
+        start = self.clock.mono0
+
+        def on_sample(t_mono: float, lag_s: float, outcome: Outcome) -> None:
+            t_s = t_mono - start
+            phase = self._phase_at(t_s)
+            s = Sample(
+                probe=name,
+                region=region.name,
+                phase=phase,
+                t_s=t_s,
+                at=self.clock.wall(t_s),
+                ok=outcome.ok,
+                latency_s=outcome.latency_s,
+                status=outcome.status,
+                error=outcome.error,
+                lag_s=lag_s,
+            )
+            self.journal.sample(s)
+            if acc is not None:
+                acc.add(s)
+                self._live.add(region.name, t_s, s.ok, s.latency_s)
+            for m in guards:
+                evidence = m.add(region.name, t_s, s.ok, s.latency_s)
+                if evidence is not None:
+                    self._on_guardrail(m, region.name, evidence)
+
+        await sample_series(
+            sampler,  # type: ignore[arg-type]
+            every_s=every_s,
+            start_mono=time.monotonic(),
+            stop=self._stop_probes,
+            on_sample=on_sample,
+            max_in_flight=in_flight_bound(every_s, spec.timeout_s),
+        )
+
+    def _phase_at(self, t_s: float) -> Phase:
+        phase: Phase = "baseline"
+        for span in self.result.phases:
+            if span.start_s <= t_s:
+                phase = span.name
+        return phase
+
+    def _on_guardrail(self, monitor: GuardrailMonitor, region: str, evidence: str) -> None:
+        t = self.clock.t()
+        g = monitor.guardrail
+        self.result.guardrails.append(GuardrailTrip(name=g.name, region=region, t=t, evidence=evidence))
+        self.journal.event("guardrail_tripped", guardrail=g.name, region=region, evidence=evidence)
+        self._log(f"GUARDRAIL {g.name} tripped: {evidence}; rolling back")
+        self._trigger_abort(f"guardrail {g.name} tripped: {evidence}")
+
+    # ------------------------------------------------------------------ signals, aborts
+    def _trigger_abort(self, reason: str) -> None:
+        if not self.abort.is_set():
+            self.abort_reason = reason
+            self._aborted_at = self.clock.t()
+            self.abort.set()
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        self._signals += 1
+        name = sig.name
+        self.result.signals.append(name)
+        self.journal.event("signal", signal=name)
+        if self._signals == 1:
+            self._log(f"{name} received: stopping and rolling back (press Ctrl-C twice more to force exit)")
+            self._trigger_abort(f"interrupted by {name}")
+        elif self._signals < _FORCE_AFTER_SIGNALS:
+            self._log(f"{name} received again: rollback in progress, please wait (once more forces exit)")
+        else:
+            left = [a for a in self._armed if not a.done]
+            lines = [f"  - {a.record.description} (target {a.record.target})" for a in left]
+            what = "\n".join(lines) if lines else "  (nothing: every fault was already undone)"
+            sys.stderr.write(
+                f"\nforced exit: rollback interrupted. What may still be injected (run {self.run_id}):\n{what}\n"
+                f"Undo it with: chaosrun recover\n"
+            )
+            sys.stderr.flush()
+            self.journal.event("error", message="forced exit during rollback")
+            self.journal.close()
+            os._exit(5 if left else 3)
+
+    def _error(self, message: str) -> None:
+        self.result.errors.append(message)
+        self.journal.event("error", message=message)
+        self._log(f"error: {message}")
+
+    def _log(self, text: str) -> None:
+        if self.opt.progress is not None:
+            self.opt.progress.event(self.clock.t(), text)
+
+    def live_snapshot(self) -> dict[str, tuple[float, float]]:
+        return self._live.snapshot()
+
+    # ------------------------------------------------------------------ verdicts and status
+    def _judge(self) -> None:
+        self._close_last_phase()
+        self.journal.flush_samples()
+        phases = tuple(p.name for p in self.result.phases)
+        for acc in self._series.values():
+            verdicts, recovery = acc.verdicts(phases)
+            self.result.verdicts.extend(verdicts)
+            if recovery is not None:
+                self.result.recovery.append(recovery)
+        status, reason = self._status()
+        self.result.status, self.result.reason = status, self.result.reason or reason
+        if status not in ("not_steady",):
+            self.result.reason = reason
+        t = self.clock.t()
+        self.result.ended_at = self.clock.wall(t)
+        self.result.duration_s = t
+        self.journal.event("run_ended", status=status, reason=self.result.reason)
+
+    def _status(self) -> tuple[Status, str]:
+        failures = self._undo_failures
+        hard = [r for r, unreachable in failures if not unreachable]
+        failed_rb = [r for r in self.result.rollbacks if not r.ok]
+        if hard or failed_rb:
+            what = "; ".join([r.description for r in hard] + [f"rollback {r.name}" for r in failed_rb])
+            return "rollback_failed", f"a rollback failed, something may still be injected: {what}"
+        if self.result.errors:
+            extra = ""
+            if failures:
+                extra = " (could not undo: " + "; ".join(r.description for r, _ in failures) + ")"
+            return "error", self.result.errors[0] + extra
+        if self.abort.is_set():
+            return "aborted", self.abort_reason
+        if self._skip_method:
+            return "not_steady", "the steady-state hypothesis did not hold in the baseline; the method was skipped"
+        bad = [v for v in self.result.verdicts if v.judged and v.held is False and v.phase != "baseline"]
+        if bad:
+            first = bad[0]
+            return "deviated", f"{first.probe} in {first.region} during {first.phase}: {'; '.join(first.reasons)}"
+        return "held", "the steady-state hypothesis held in every phase and region"
