@@ -265,6 +265,41 @@ def _write_reports(journal_path: Path, state_dir: Path) -> None:
         click.echo(f"warning: could not write the reports: {exc}", err=True)
 
 
+@cli.command(epilog=EXIT_HELP)
+@click.option("--state-dir", type=click.Path(file_okay=False), help="Ledger folder (default XDG state dir).")
+@click.option("--include-live", is_flag=True, help="Also undo entries of runs that are still alive.")
+def recover(state_dir: str | None, include_live: bool) -> None:
+    """Undo every fault left in the ledger by runs that died (kill -9, power loss). Safe to repeat."""
+    from .ledger import Ledger
+    from .recovery import recover as do_recover
+
+    report = _run_async(do_recover(Ledger(_state_dir(state_dir)), include_live=include_live, echo=click.echo))
+    click.echo(f"recovered {len(report.undone)}, failed {len(report.failed)}, skipped {len(report.skipped_live)}")
+    sys.exit(5 if report.failed else 0)
+
+
+@cli.command(epilog=EXIT_HELP)
+@click.option("--state-dir", type=click.Path(file_okay=False), help="Ledger folder (default XDG state dir).")
+@click.option(
+    "--toxiproxy",
+    "toxiproxy_urls",
+    multiple=True,
+    default=("http://127.0.0.1:8474",),
+    show_default=True,
+    help="Toxiproxy servers to clean of chaosrun toxics (repeatable).",
+)
+@click.option(
+    "--wait", "wait_s", type=float, default=20.0, show_default=True, help="Seconds to wait for runs to roll back."
+)
+def stop(state_dir: str | None, toxiproxy_urls: tuple[str, ...], wait_s: float) -> None:
+    """Emergency stop: abort every chaosrun run on this host and remove every chaosrun-owned fault."""
+    from .ledger import Ledger
+    from .recovery import emergency_stop
+
+    report = _run_async(emergency_stop(Ledger(_state_dir(state_dir)), toxiproxy_urls, wait_s=wait_s, echo=click.echo))
+    sys.exit(5 if report.failed else 0)
+
+
 def main() -> None:
     """Console entry point."""
     try:
