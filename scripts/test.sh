@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test command: install (idempotent), then lint, type-check and run the whole suite.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/install.sh
+echo "== ruff"; .venv/bin/ruff check chaosrun tests benchmarks
+echo "== mypy"; .venv/bin/mypy
+echo "== pytest"; .venv/bin/python -m pytest "$@"
