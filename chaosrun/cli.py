@@ -156,6 +156,44 @@ def run(
     sys.exit(code)
 
 
+@cli.command(epilog=EXIT_HELP)
+@click.argument("plan_file", type=click.Path())
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Folder for the runs (default reports/).")
+@click.option(
+    "--var", "variables", multiple=True, metavar="NAME=VALUE", help="Override a variable in every experiment."
+)
+@click.option(
+    "--state-dir", type=click.Path(file_okay=False), help="Ledger and history folder (default XDG state dir)."
+)
+def gameday(plan_file: str, out_dir: str | None, variables: tuple[str, ...], state_dir: str | None) -> None:
+    """Run a game-day plan: several experiments in order; exits with the most severe code."""
+    from .gameday import GameDayEntry, load_gameday, run_gameday
+    from .loader import load_experiment
+
+    try:
+        plan = load_gameday(plan_file, _parse_vars(variables))
+    except ChaosrunError as exc:
+        _fail(exc)
+    state = _state_dir(state_dir)
+    root = Path(out_dir) if out_dir else None
+
+    async def run_one(entry: GameDayEntry) -> tuple[Any, int]:
+        exp = load_experiment(entry.file, variables=dict(entry.variables))
+        out = None if root is None else root / exp.slug / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        try:
+            code = await run_experiment(
+                exp, out_dir=out, dry_run=False, state_dir=state, command=f"chaosrun gameday {plan_file}"
+            )
+        except ChaosrunError as exc:
+            click.echo(f"error: {exc}", err=True)
+            return None, exc.exit_code
+        from .result import EXIT_CODES
+
+        return {c: s for s, c in EXIT_CODES.items()}.get(code), code
+
+    sys.exit(_run_async(run_gameday(plan, run_one, click.echo)))
+
+
 def default_out_dir(exp: Experiment) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return Path("reports") / exp.slug / stamp
