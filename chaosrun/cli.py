@@ -136,8 +136,10 @@ def run(
     no_report: bool,
 ) -> None:
     """Run an experiment: baseline, fault, recovery; Ctrl-C rolls back."""
+    from .engine import install_interrupt_handlers
     from .loader import load_experiment
 
+    install_interrupt_handlers()
     try:
         exp = load_experiment(file, variables=_parse_vars(variables))
         code = _run_async(

@@ -39,10 +39,21 @@ if TYPE_CHECKING:
 
     from .progress import Progress
 
-__all__ = ["Engine", "RunOptions", "new_run_id"]
+__all__ = ["Engine", "RunOptions", "install_interrupt_handlers", "new_run_id"]
 
 UNDO_TIMEOUT_S = 10.0
 _FORCE_AFTER_SIGNALS = 3
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def install_interrupt_handlers() -> None:
+    """Outside a run's own handling (while loading and planning, while writing reports),
+    SIGTERM and SIGHUP end the command like Ctrl-C: exit 3, never a silent death by signal."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
 
 
 def new_run_id() -> str:
@@ -166,6 +177,7 @@ class Engine:
             if self.opt.handle_signals:
                 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                     loop.remove_signal_handler(sig)
+                install_interrupt_handlers()  # asyncio restored SIG_DFL: a late SIGTERM must still exit 3
         self._judge()
         return self.result
 
