@@ -591,11 +591,18 @@ class Engine:
         if hard or failed_rb:
             what = "; ".join([r.description for r in hard] + [f"rollback {r.name}" for r in failed_rb])
             return "rollback_failed", f"a rollback failed, something may still be injected: {what}"
-        if self.result.errors:
+        if self.result.errors or failures:
+            # an undo that failed only because its server is unreachable is an infrastructure
+            # error: the fault died with the server (Toxiproxy keeps state in memory), and the
+            # ledger keeps the entry for `chaosrun recover`
+            first = self.result.errors[0] if self.result.errors else "a fault back end became unreachable"
             extra = ""
             if failures:
-                extra = " (could not undo: " + "; ".join(r.description for r, _ in failures) + ")"
-            return "error", self.result.errors[0] + extra
+                extra = (
+                    " (could not undo: " + "; ".join(f"{r.description}: {r.error}" for r, _ in failures)
+                    + "; run `chaosrun recover` once it is reachable)"
+                )
+            return "error", first + extra
         if self.abort.is_set():
             return "aborted", self.abort_reason
         if self._skip_method:

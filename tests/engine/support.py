@@ -46,7 +46,9 @@ class ModeParams(FaultParams):
 
 def _post(url: str, mode: str) -> None:
     req = urllib.request.Request(
-        f"{url}/control", data=json.dumps({"mode": mode}).encode(), method="POST",
+        f"{url}/control",
+        data=json.dumps({"mode": mode}).encode(),
+        method="POST",
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(req, timeout=5) as resp:
@@ -116,7 +118,7 @@ def experiment(
     recover_within_s: float | None = 1.0,
     guardrails: Sequence[Guardrail] = (),
     path: str = "/mode",
-    during: Tolerance | None | str = "same",
+    during: Tolerance | str | None = "same",
 ) -> Experiment:
     tol = tolerance()
     return Experiment(
@@ -144,12 +146,19 @@ def experiment(
 
 
 def mode_step(url: str, mode: str = "failing", **kw: object) -> FaultStep:
-    return FaultStep(kind="test.mode", name=f"{mode}-{url.rsplit(':', 1)[1]}", params=ModeParams(url=url, mode=mode, **kw), location=LOC)  # type: ignore[arg-type]
+    return FaultStep(
+        kind="test.mode",
+        name=f"{mode}-{url.rsplit(':', 1)[1]}",
+        params=ModeParams(url=url, mode=mode, **kw),
+        location=LOC,
+    )  # type: ignore[arg-type]
 
 
 def run(exp: Experiment, tmp: Path) -> tuple[int, dict[str, object]]:
     code = asyncio.run(
-        run_experiment(exp, out_dir=tmp / "out", dry_run=False, state_dir=tmp / "state", write_reports=False, echo=lambda s: None)
+        run_experiment(
+            exp, out_dir=tmp / "out", dry_run=False, state_dir=tmp / "state", write_reports=False, echo=lambda s: None
+        )
     )
     journal = json.loads((tmp / "out" / "journal.json").read_text())
     return code, journal

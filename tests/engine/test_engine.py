@@ -11,7 +11,6 @@ from chaosrun.ledger import Ledger
 from chaosrun.model import Guardrail
 from chaosrun.units import parse_bound
 from tests.engine.support import LOC, UNDONE, experiment, mode_step, run
-from tests.fixtures.servers import HttpServer
 
 
 def verdict(journal: dict[str, Any], region: str, phase: str) -> dict[str, Any]:
@@ -94,8 +93,15 @@ def test_failed_undo_exits_5_names_what_remains_and_keeps_the_ledger_entry(
 def test_guardrail_trips_aborts_exit_3_and_records_reaction_time(make_http_server: Any, tmp_path: Path) -> None:
     srv = make_http_server("x")
     guard = Guardrail(
-        name="error-budget", probe="health", spec=None, every_s=0.05, regions=("r",), window_s=1.0,
-        success_ratio=parse_bound(">= 0.5", "ratio"), consecutive_failures=3, location=LOC,
+        name="error-budget",
+        probe="health",
+        spec=None,
+        every_s=0.05,
+        regions=("r",),
+        window_s=1.0,
+        success_ratio=parse_bound(">= 0.5", "ratio"),
+        consecutive_failures=3,
+        location=LOC,
     )
     exp = experiment({"r": srv.url}, method=[mode_step(srv.url, "failing")], phases=(1.0, 5.0, 1.0), guardrails=[guard])
     code, j = run(exp, tmp_path)
@@ -129,7 +135,13 @@ def test_slow_recovery_misses_its_objective(make_http_server: Any, tmp_path: Pat
     """The server stays failing 1.5 s after the undo: recovery is late against a 0.5 s objective."""
     srv = make_http_server("x")
 
-    exp = experiment({"r": srv.url}, method=[mode_step(srv.url, "failing")], phases=(1.0, 1.0, 3.0), recover_within_s=0.5, during=None)
+    exp = experiment(
+        {"r": srv.url},
+        method=[mode_step(srv.url, "failing")],
+        phases=(1.0, 1.0, 3.0),
+        recover_within_s=0.5,
+        during=None,
+    )
     import tests.engine.support as support
 
     original = support.undo_mode
