@@ -262,6 +262,7 @@ class ToxicInjection(Injection):
     ramp: tuple[tuple[float, int], ...] = ()  # (seconds after apply, value of the ramped attribute)
     ramp_attribute: str | None = None
     level: int | None = None  # the ramped attribute's current value, once a ramp step ran
+    ramp_done: int = 0  # ramp steps run so far
 
     def describe(self) -> str:
         units = {a.key: a for a in _ATTRS[self.toxic_type]}
@@ -276,7 +277,10 @@ class ToxicInjection(Injection):
         ]
         if self.ramp and self.ramp_attribute is not None:
             last = units[self.ramp_attribute].format(self.ramp[-1][1])
-            parts.append(f"ramping to {last} in {len(self.ramp)} steps")
+            if self.ramp_done:
+                parts.append(f"ramp step {self.ramp_done}/{len(self.ramp)} to {last}")
+            else:
+                parts.append(f"ramping to {last} in {len(self.ramp)} steps")
         if self.toxicity < 1.0:
             parts.append(f"toxicity {self.toxicity:g}")
         return f"{self.toxic_type} {', '.join(parts)} ({self.stream}) on {self.proxy}"
@@ -322,6 +326,7 @@ class ToxicInjection(Injection):
             async with _connect(ctx, self.url) as client:
                 await client.update_toxic(self.proxy, self.toxic, attributes={attribute: value})
             self.level = value
+            self.ramp_done += 1
 
         return ramp_step
 
@@ -556,27 +561,40 @@ async def _setup(injections: Sequence[Injection], ctx: FaultContext) -> list[Inj
                     f"{declared.location} declares {declared.upstream}; fix the declaration or delete the proxy "
                     f"(DELETE {url}/proxies/{declared.name}) so chaosrun creates it"
                 )
-    for inj in injections:
-        if not isinstance(inj, ToxicInjection | DownInjection):
-            continue
-        have = live.get(inj.url, {}).get(inj.proxy)
+    targets = _targeted(experiment) | {(i.url, i.proxy) for i in injections if isinstance(i, _Targeted)}
+    for url, name in sorted(targets):
+        have = live.get(url, {}).get(name)
         if have is None:
-            if (inj.url, inj.proxy) in state.creating:
+            if (url, name) in state.creating:
                 continue  # created by this run, enabled, without toxics
             raise PlanRefused(
-                f"toxiproxy {inj.url}: proxy '{inj.proxy}' does not exist and the experiment gives no listen and "
+                f"toxiproxy {url}: proxy '{name}' does not exist and the experiment gives no listen and "
                 "upstream to create it; create it on the server or declare listen/upstream"
             )
         foreign = sorted(t.name for t in have.toxics if t.name.startswith(PREFIX) and not _is_mine(t.name, ctx.run_id))
         if foreign:
             runs = sorted({owner_of(n) or n for n in foreign})
             raise PlanRefused(
-                f"toxiproxy {inj.url}: proxy '{inj.proxy}' carries toxics of another chaosrun run "
+                f"toxiproxy {url}: proxy '{name}' carries toxics of another chaosrun run "
                 f"({', '.join(runs)}): {', '.join(foreign)}; that run is still going or was not undone: "
-                f"run `chaosrun recover` for it (or `chaosrun stop --run-id {runs[0]}`), then retry"
+                f"run `chaosrun recover` for it (or `chaosrun stop --toxiproxy {url}`), then retry"
             )
-        if isinstance(inj, DownInjection):
+    for inj in injections:
+        if isinstance(inj, DownInjection) and (have := live.get(inj.url, {}).get(inj.proxy)) is not None:
             inj.previous_enabled = have.enabled
+    return out
+
+
+_Targeted = ToxicInjection | DownInjection
+
+
+def _targeted(experiment: Experiment) -> set[tuple[str, str]]:
+    """(server url, proxy) of every toxiproxy step: checked whichever kind's setup runs first."""
+    out: set[tuple[str, str]] = set()
+    for step in experiment.method:
+        if isinstance(step.params, ToxicParams | DownParams):
+            for proxy in _targets(experiment, step.params.proxy, step.params.region):
+                out.add((_server_url(experiment, proxy.server), proxy.name))
     return out
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
@@ -340,7 +341,7 @@ def test_ramp_moves_the_live_latency_step_by_step(tp: Harness) -> None:
         measured.append(ms(round_trips(listen, 5)))
     for got, want in zip(measured, [20, 40, 60, 80], strict=True):
         assert want - 1 <= got <= want + 6, measured
-    assert injection.describe().startswith("latency 80ms, ramping to 80ms in 3 steps")
+    assert injection.describe() == "latency 80ms, ramp step 3/3 to 80ms (downstream) on payments-eu"
     tp.undo(records + setups)
 
 
@@ -429,6 +430,18 @@ def test_refuses_a_proxy_carrying_another_runs_toxics(tp: Harness) -> None:
     assert f"another chaosrun run ({OTHER})" in str(caught.value)
     assert f"chaosrun-{OTHER}-db-slow-upstream" in str(caught.value)
     assert tp.server.url in str(caught.value)
+
+
+@pytest.mark.toxiproxy
+def test_refusal_covers_every_toxiproxy_step_whichever_kind_is_set_up(toxiproxy_clean: ToxiproxyProcess) -> None:
+    for name in ("a", "b"):
+        toxiproxy_clean.api("POST", "/proxies", {"name": name, "listen": "127.0.0.1:0", "upstream": "127.0.0.1:9"})
+    toxiproxy_clean.api("POST", "/proxies/b/toxics", {"name": f"chaosrun-{OTHER}-x-downstream", "type": "latency"})
+    tp = Harness(toxiproxy_clean, [declared("a", "127.0.0.1:9"), declared("b", "127.0.0.1:9")])
+    latency, down = tp.step("toxiproxy.latency", "{proxy: a, latency: 5ms}"), tp.step("toxiproxy.down", "{proxy: b}")
+    tp.experiment = tp.ctx.experiment = dataclasses.replace(tp.experiment, method=(latency, down))
+    with pytest.raises(PlanRefused, match=f"proxy 'b' carries toxics of another chaosrun run \\({OTHER}\\)"):
+        tp.setup("toxiproxy.latency", tp.resolve(latency))  # the engine sets up one kind per back end
 
 
 @pytest.mark.toxiproxy
