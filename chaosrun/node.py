@@ -23,6 +23,7 @@ __all__ = ["MAX_BYTES", "MAX_NODES", "Document", "Node", "compose"]
 
 MAX_BYTES = 1_000_000
 MAX_NODES = 100_000
+_LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")  # what str.splitlines splits on
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
 # Placeholders resolved late (per region, or secrets) are left in place by the loader.
 _LATE_PREFIXES = ("secret.", "region.", "run.")
@@ -58,6 +59,8 @@ class Document:
     issues: list[Issue] = field(default_factory=list)
 
     def add(self, line: int, column: int, path: str, message: str) -> None:
+        # one line per issue, whatever a key or value holds
+        path, message = (_LINE_BREAK.sub(lambda m: repr(m.group())[1:-1], t) for t in (path, message))
         self.issues.append(Issue(file=self.file, line=line, column=column, path=path, message=message))
 
     def raise_if_any(self) -> None:
