@@ -57,6 +57,7 @@ class Policy:
     timeout_s: float | None = 0.25  # per attempt; None: wait for ever (fragile)
     retries: int = 1  # extra attempts on a refused or dropped connection, same region
     failover: bool = True
+    breaker_open_s: float = 2.0  # how long a failing region is skipped before one trial call
 
 
 FRAGILE = Policy(timeout_s=None, retries=0, failover=False)
@@ -79,7 +80,7 @@ class Payments:
         if not self.policy.failover:
             return [self.region]
         now = time.monotonic()
-        allowed = [r for r in regions if self.breakers.setdefault(r, Breaker()).allows(now)]
+        allowed = [r for r in regions if self._breaker(r).allows(now)]
         return allowed or [self.region]
 
     async def charge(self) -> tuple[str, int]:
@@ -108,9 +109,12 @@ class Payments:
         assert last is not None
         raise last
 
+    def _breaker(self, region: str) -> Breaker:
+        return self.breakers.setdefault(region, Breaker(open_s=self.policy.breaker_open_s))
+
     def _record(self, region: str, ok: bool) -> None:
         if self.policy.failover:
-            self.breakers.setdefault(region, Breaker()).record(ok, time.monotonic())
+            self._breaker(region).record(ok, time.monotonic())
 
 
 _PAYMENTS = web.AppKey("payments", Payments)
@@ -215,6 +219,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     shop.add_argument("--payments", action="append", default=[], metavar="REGION=HOST:PORT")
     shop.add_argument("--fragile", action="store_true", help="no timeout, no retry, no failover")
     shop.add_argument("--timeout", type=float, default=0.25, help="seconds per payments attempt (resilient)")
+    shop.add_argument("--breaker-open", type=float, default=2.0, help="seconds a failing region is skipped")
     args = parser.parse_args(argv)
     if args.service == "payments":
         app = build_payments(args.region)
@@ -222,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         endpoints = _endpoints(args.payments)
         if args.region not in endpoints:
             parser.error(f"--payments must include the storefront's own region {args.region!r}")
-        policy = FRAGILE if args.fragile else Policy(timeout_s=args.timeout)
+        policy = FRAGILE if args.fragile else Policy(timeout_s=args.timeout, breaker_open_s=args.breaker_open)
         app = build_storefront(args.region, endpoints, policy)
     asyncio.run(serve(app, args.host, args.port))
 
