@@ -1,0 +1,43 @@
+"""Running samplers from sync tests: one event loop and one shared session per call."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+import aiohttp
+
+from chaosrun.model import ProbeSpec, Region
+from chaosrun.probes import ProbeContext, build_sampler
+from chaosrun.sample import Outcome
+
+LOCAL = Region(name="local", base_url=None, host="127.0.0.1")
+
+
+def region_for(url: str, name: str = "eu") -> Region:
+    return Region(name=name, base_url=url)
+
+
+def take_samples(
+    spec: ProbeSpec,
+    region: Region = LOCAL,
+    *,
+    n: int = 1,
+    secrets: Mapping[str, str] | None = None,
+    base_dir: str = ".",
+) -> list[Outcome]:
+    """Build the sampler for `spec` and take `n` samples one after another."""
+
+    async def main() -> list[Outcome]:
+        async with aiohttp.ClientSession() as http:
+            ctx = ProbeContext(http=http, secrets=dict(secrets or {}), base_dir=base_dir)
+            sampler = build_sampler(spec, region, ctx)
+            return [await sampler() for _ in range(n)]
+
+    return asyncio.run(main())
+
+
+def take_sample(
+    spec: ProbeSpec, region: Region = LOCAL, *, secrets: Mapping[str, str] | None = None, base_dir: str = "."
+) -> Outcome:
+    return take_samples(spec, region, secrets=secrets, base_dir=base_dir)[0]
