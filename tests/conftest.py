@@ -3,4 +3,5 @@
 pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.toxiproxy_server",
+    "tests.fixtures.kube_api",
 ]

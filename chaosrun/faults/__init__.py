@@ -25,7 +25,12 @@ __all__ = [
     "undoer",
 ]
 
-_BUILTIN_MODULES = ("chaosrun.faults.toxiproxy", "chaosrun.faults.process", "chaosrun.faults.chaostoolkit")
+_BUILTIN_MODULES = (
+    "chaosrun.faults.toxiproxy",
+    "chaosrun.faults.process",
+    "chaosrun.faults.chaostoolkit",
+    "chaosrun.faults.kubernetes",
+)
 _KINDS: dict[str, FaultKind] = {}
 _UNDO: dict[str, UndoFn] = {}
 _loaded = False

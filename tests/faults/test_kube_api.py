@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.kube_api import FakeKubeApi, SelectorError, kube_api, matches, parse_selector
+from tests.fixtures.kube_api import FakeKubeApi, SelectorError, matches, parse_selector
 
-__all__ = ["kube_api"]  # the fixture, until tests/conftest.py lists tests.fixtures.kube_api as a plugin
 
 WEB = {"app": "web", "tier": "front", "env": "prod"}
 API = {"app": "api", "tier": "back"}

@@ -15,9 +15,8 @@ from chaosrun.faults.kubernetes import PodKillInjection, check_selector
 from chaosrun.loader import load_text
 from chaosrun.model import Experiment
 from chaosrun.plan import Plan, build_plan, format_plan
-from tests.fixtures.kube_api import FakeKubeApi, kube_api, write_kubeconfig
+from tests.fixtures.kube_api import FakeKubeApi, write_kubeconfig
 
-__all__ = ["kube_api"]  # the fixture, until tests/conftest.py lists tests.fixtures.kube_api as a plugin
 
 RUN_ID = "20260101T000000Z-abc123"
 BASE = """\

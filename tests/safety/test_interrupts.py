@@ -37,20 +37,17 @@ def _interrupt_at_random(trial: Any, seed: int, sig: int) -> bool:
     return True
 
 
-@pytest.mark.parametrize(
-    "sig",
-    [
-        pytest.param(signal.SIGINT, id="SIGINT"),
-        pytest.param(signal.SIGTERM, id="SIGTERM"),
-        pytest.param(signal.SIGHUP, id="SIGHUP"),
-    ],
-)
-@pytest.mark.parametrize("n", range(TRIALS), ids=lambda n: f"trial{n:02d}")
+SIGNAL_TRIALS = [
+    pytest.param(sig, n, id=f"{sig.name}-trial{n:02d}")
+    for sig, count in ((signal.SIGINT, TRIALS), (signal.SIGTERM, TRIALS), (signal.SIGHUP, 5))  # SIGHUP: SIGTERM's path
+    for n in range(count)
+]
+
+
+@pytest.mark.parametrize(("sig", "n"), SIGNAL_TRIALS)
 def test_signal_rolls_back_and_leaves_toxiproxy_as_found(
-    sig: int, n: int, toxiproxy_clean: ToxiproxyProcess, http_server: Any, tmp_path: Path
+    sig: signal.Signals, n: int, toxiproxy_clean: ToxiproxyProcess, http_server: Any, tmp_path: Path
 ) -> None:
-    if sig == signal.SIGHUP and n >= 5:
-        pytest.skip("SIGHUP shares SIGTERM's path; 5 trials are enough")  # keeps the suite's time sane
     before = server_state(toxiproxy_clean)
     trial = start_run(tmp_path, toxiproxy_clean, http_server.port, write_experiment(tmp_path))
     signalled = _interrupt_at_random(trial, seed=1000 * sig + n, sig=sig)
