@@ -11,7 +11,6 @@ import pytest
 
 from tests.fixtures.kube_api import FakeKubeApi, SelectorError, matches, parse_selector
 
-
 WEB = {"app": "web", "tier": "front", "env": "prod"}
 API = {"app": "api", "tier": "back"}
 BARE: dict[str, str] = {}

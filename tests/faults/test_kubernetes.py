@@ -17,7 +17,6 @@ from chaosrun.model import Experiment
 from chaosrun.plan import Plan, build_plan, format_plan
 from tests.fixtures.kube_api import FakeKubeApi, write_kubeconfig
 
-
 RUN_ID = "20260101T000000Z-abc123"
 BASE = """\
 title: K8s test
