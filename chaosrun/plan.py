@@ -61,6 +61,16 @@ def check_caps(plan: Plan, caps: Caps) -> None:
         raise PlanRefused(
             f"the plan touches {len(targets)} targets but caps.max_targets is {caps.max_targets}: {', '.join(targets)}"
         )
+    if caps.max_targets_percent is not None:
+        # the pool a percentage refers to: the proxies this experiment declares (Toxiproxy
+        # targets); process and pod kinds apply their own `percent` against their matches
+        proxies = [t for t in targets if t.startswith("toxiproxy:")]
+        pool = len(plan.experiment.toxiproxy_proxies)
+        if pool and len(proxies) * 100 > caps.max_targets_percent * pool:
+            raise PlanRefused(
+                f"the plan touches {len(proxies)} of {pool} Toxiproxy proxies "
+                f"({len(proxies) * 100 / pool:.0f}%) but caps.max_targets_percent is {caps.max_targets_percent:g}%"
+            )
     if caps.max_fault_duration_s is not None:
         for s in plan.steps:
             length = s.end_s(fault_s) - s.start_s

@@ -1,0 +1,131 @@
+"""Blast-radius caps, --dry-run and target locks, through the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaosrun.errors import PlanRefused
+from chaosrun.ledger import Ledger
+from tests.fixtures.toxiproxy_server import ToxiproxyProcess
+from tests.safety.support import start_run, write_experiment
+
+ROOT = Path(__file__).resolve().parents[1]
+
+EXPERIMENT = """\
+title: Caps
+regions:
+  us-east: {{base_url: "http://127.0.0.1:9001"}}
+  eu-west: {{base_url: "http://127.0.0.1:9002"}}
+steady_state:
+  probes:
+    - name: health
+      http: {{url: /ok}}
+      tolerance: {{success_ratio: ">= 0.9"}}
+phases: {{baseline: 1s, fault: 30s, recovery: 1s}}
+toxiproxy:
+  proxies:
+    pay-us: {{listen: "127.0.0.1:21001", upstream: "127.0.0.1:9101", region: us-east}}
+    pay-eu: {{listen: "127.0.0.1:21002", upstream: "127.0.0.1:9102", region: eu-west}}
+    db-eu: {{listen: "127.0.0.1:21003", upstream: "127.0.0.1:9103", region: eu-west}}
+method:
+  - fault: toxiproxy.down
+    region: eu-west
+{caps}
+"""
+
+
+def chaosrun(*args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chaosrun", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+        env={**os.environ, "CHAOSRUN_STATE_DIR": str(tmp / "state")},
+    )
+
+
+def write(tmp: Path, caps: str = "") -> Path:
+    path = tmp / "caps.yaml"
+    path.write_text(EXPERIMENT.format(caps=caps))
+    return path
+
+
+def test_dry_run_prints_targets_and_timed_plan_and_touches_nothing(tmp_path: Path) -> None:
+    # the Toxiproxy server named by the experiment is not running: a dry run must not need it
+    proc = chaosrun("run", str(write(tmp_path)), "--dry-run", "--out", str(tmp_path / "out"), tmp=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "toxiproxy:http://127.0.0.1:8474/pay-eu" in proc.stdout
+    assert "toxiproxy:http://127.0.0.1:8474/db-eu" in proc.stdout
+    assert "pay-us" not in proc.stdout.split("Faults")[1]
+    assert "at +0ms until +30s" in proc.stdout
+    assert "Targets: 2" in proc.stdout
+    assert not (tmp_path / "out").exists()
+    assert Ledger(tmp_path / "state").entries() == [] and Ledger(tmp_path / "state").runs() == []
+
+
+@pytest.mark.parametrize(
+    ("caps", "message"),
+    [
+        pytest.param("caps: {max_targets: 1}", "touches 2 targets but caps.max_targets is 1", id="max-targets"),
+        pytest.param("caps: {max_targets_percent: 50}", "2 of 3 Toxiproxy proxies (67%)", id="max-percent"),
+        pytest.param(
+            "caps: {max_fault_duration: 10s}", "lasts 30s, beyond caps.max_fault_duration 10s", id="max-duration"
+        ),
+        pytest.param(
+            "caps: {allowed_proxies: [pay-eu]}", "proxy 'db-eu' is not in caps.allowed_proxies", id="allowed-proxies"
+        ),
+        pytest.param(
+            "caps: {allowed_toxiproxy: ['http://10.0.0.1:8474']}",
+            "http://127.0.0.1:8474 is not in caps.allowed_toxiproxy",
+            id="allowed-servers",
+        ),
+    ],
+)
+def test_a_plan_beyond_a_cap_is_refused_before_anything_runs(tmp_path: Path, caps: str, message: str) -> None:
+    proc = chaosrun("run", str(write(tmp_path, caps)), "--out", str(tmp_path / "out"), tmp=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr
+    assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_claims_refuse_a_second_run_on_the_same_target_naming_the_first(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path)
+    ledger.claim("20261126T170000Z-aaaaaa", "first experiment", ("toxiproxy:http://x/p",))
+    with pytest.raises(
+        PlanRefused, match=rf"run 20261126T170000Z-aaaaaa \(pid {os.getpid()}, experiment 'first experiment'\)"
+    ):
+        ledger.claim("20261126T170001Z-bbbbbb", "second", ("toxiproxy:http://x/p", "toxiproxy:http://x/q"))
+    ledger.claim("20261126T170002Z-cccccc", "third", ("toxiproxy:http://x/q",))  # another target is fine
+    ledger.release("20261126T170000Z-aaaaaa")
+    ledger.claim("20261126T170003Z-dddddd", "fourth", ("toxiproxy:http://x/p",))
+
+
+@pytest.mark.toxiproxy
+def test_a_second_live_run_on_the_same_proxy_is_refused(
+    toxiproxy_clean: ToxiproxyProcess, http_server: Any, tmp_path: Path
+) -> None:
+    experiment = write_experiment(tmp_path, ("1s", "3s", "1s"))
+    first = start_run(tmp_path / "a", toxiproxy_clean, http_server.port, experiment)
+    try:
+        assert first.wait_for_event("run_started")
+        # same proxy listen port is chosen per run; the lock is on the target (server + proxy name)
+        second = start_run(
+            tmp_path / "b", toxiproxy_clean, http_server.port, experiment, "--state-dir", str(tmp_path / "a" / "state")
+        )
+        code, _, stderr = second.wait()
+        assert code == 2
+        assert (
+            "is already under test by run" in stderr and f"pid {first.proc.pid}" in stderr and "Safety trial" in stderr
+        )
+    finally:
+        first.proc.terminate()
+        first.wait()
