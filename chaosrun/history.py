@@ -1,0 +1,164 @@
+"""The run history: every run's summary in an embedded SQLite database in the state folder.
+
+A corrupt, missing or unwritable database never breaks a run: `record_run` and `list_runs`
+warn on stderr and go on (returning False / an empty list). Nothing here raises for I/O.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import sys
+from collections.abc import Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .report import fmt
+from .report.data import Journal
+from .report.results import RegionFigure, region_figures
+from .report.score import score_journal
+from .state import default_state_dir
+
+__all__ = ["RunSummary", "default_db_path", "format_history", "list_runs", "record_run"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id       TEXT PRIMARY KEY,
+    experiment   TEXT NOT NULL,
+    slug         TEXT NOT NULL,
+    source       TEXT NOT NULL,
+    started_at   TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    score        INTEGER NOT NULL,
+    duration_s   REAL,
+    journal_path TEXT NOT NULL,
+    recorded_at  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_slug ON runs (slug, started_at);
+CREATE TABLE IF NOT EXISTS regions (
+    run_id        TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    position      INTEGER NOT NULL,
+    region        TEXT NOT NULL,
+    verdict       TEXT NOT NULL,
+    samples       INTEGER NOT NULL,
+    success_ratio REAL,
+    p95_ms        REAL,
+    recovery_s    REAL,
+    PRIMARY KEY (run_id, region)
+);
+PRAGMA user_version = 1;
+"""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSummary:
+    """One recorded run."""
+
+    run_id: str
+    experiment: str
+    started_at: str
+    status: str
+    score: int
+    duration_s: float | None
+    journal_path: str
+    regions: tuple[RegionFigure, ...]
+
+
+def default_db_path() -> Path:
+    return default_state_dir() / "history.sqlite"
+
+
+def _warn(db_path: Path, action: str, exc: BaseException) -> None:
+    print(f"chaosrun: warning: run history {db_path}: could not {action}: {exc} (the run goes on)", file=sys.stderr)
+
+
+def _slug(title: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "experiment"
+
+
+def record_run(db_path: Path | str, journal: Journal, journal_path: Path | str) -> bool:
+    """Record (or update) one run's summary; False, with a warning on stderr, when that failed."""
+    db_path = Path(db_path)
+    exp = journal.experiment
+    run_id = journal.run_id or f"journal:{Path(journal_path).resolve()}"
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(db_path, timeout=5.0)) as db, db:
+            db.executescript(_SCHEMA)
+            db.execute("PRAGMA foreign_keys = ON")
+            db.execute(
+                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, exp.title, _slug(exp.title), exp.source, journal.started_at, journal.status,
+                 score_journal(journal).value, journal.duration_s, str(journal_path),
+                 datetime.now(UTC).isoformat(timespec="seconds")),
+            )  # fmt: skip
+            db.execute("DELETE FROM regions WHERE run_id = ?", (run_id,))
+            db.executemany(
+                "INSERT INTO regions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, i, f.region, f.verdict, f.samples, f.success_ratio, f.p95_ms, f.recovery_s)
+                 for i, f in enumerate(region_figures(journal))],
+            )  # fmt: skip
+    except (sqlite3.Error, OSError) as exc:
+        _warn(db_path, "record the run", exc)
+        return False
+    return True
+
+
+def list_runs(db_path: Path | str, experiment: str | None = None, limit: int = 50) -> list[RunSummary]:
+    """Recorded runs, newest first; `experiment` matches a title, its slug or the source path.
+
+    A missing database is an empty history; an unreadable one warns on stderr and is empty too.
+    """
+    db_path = Path(db_path)
+    if not db_path.exists():
+        return []
+    where, args = "", [str(limit)]
+    if experiment:
+        where = "WHERE experiment = ? OR slug = ? OR source = ?"
+        args = [experiment, _slug(experiment), experiment, str(limit)]
+    try:
+        with closing(sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)) as db:
+            runs = db.execute(
+                "SELECT run_id, experiment, started_at, status, score, duration_s, journal_path FROM runs "
+                f"{where} ORDER BY started_at DESC, recorded_at DESC LIMIT ?",
+                args,
+            ).fetchall()
+            regions: dict[str, list[RegionFigure]] = {}
+            marks = ",".join("?" * len(runs))
+            for row in db.execute(
+                "SELECT run_id, region, verdict, samples, success_ratio, p95_ms, recovery_s FROM regions "
+                f"WHERE run_id IN ({marks}) ORDER BY run_id, position",
+                [r[0] for r in runs],
+            ):
+                regions.setdefault(row[0], []).append(
+                    RegionFigure(region=row[1], verdict=row[2], samples=row[3], success_ratio=row[4],
+                                 p95_ms=row[5], recovery_s=row[6])
+                )  # fmt: skip
+    except sqlite3.Error as exc:
+        _warn(db_path, "read the history", exc)
+        return []
+    return [
+        RunSummary(run_id=r[0], experiment=r[1], started_at=r[2], status=r[3], score=r[4], duration_s=r[5],
+                   journal_path=r[6], regions=tuple(regions.get(r[0], ())))
+        for r in runs
+    ]  # fmt: skip
+
+
+def format_history(runs: Sequence[RunSummary]) -> str:
+    """A plain-text table of runs for `chaosrun history`."""
+    if not runs:
+        return "No runs recorded yet."
+    header = ("WHEN", "EXPERIMENT", "VERDICT", "SCORE", "DURATION", "P95 PER REGION", "JOURNAL")
+    rows = [header]
+    for r in runs:
+        icon, words, _ = fmt.STATUS_TEXT.get(r.status, ("?", r.status, ""))
+        regions = ", ".join(f"{x.region} {fmt.ms(x.p95_ms)}" for x in r.regions) or "–"
+        rows.append((fmt.when(r.started_at), r.experiment, f"{icon} {words}", str(r.score), fmt.duration(r.duration_s),
+                     regions, r.journal_path))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1] for row in rows
+    ]
+    return "\n".join(line.rstrip() for line in lines)

@@ -1,0 +1,215 @@
+"""Charts as small, accessible inline SVG, drawn with matplotlib's object API (never pyplot).
+
+Raw samples are downsampled (min/max envelope, <= 2,000 points per probe) and rasterized;
+lines are per-bucket quantiles of all samples. Text stays text (`svg.fonttype: none`).
+This is the only module that imports matplotlib.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib import rc_context
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from .data import Journal, Series
+from .fmt import when
+from .stats import bucket_stats, envelope
+
+__all__ = ["PALETTE", "timeline_svg", "trend_svg"]
+
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")  # Okabe-Ito
+PHASE_COLOURS = {"baseline": "#dde6f3", "fault": "#fbdcc8", "recovery": "#d9eed9"}
+MAX_POINTS = 2000
+MAX_BUCKETS = 360
+_RC: dict[Any, Any] = {
+    "svg.fonttype": "none",
+    "text.parse_math": False,  # user names with "$" are text, never mathtext
+    "svg.hashsalt": "chaosrun",
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"],
+    "font.size": 8.5,
+    "axes.edgecolor": "#9aa3ad",
+    "axes.linewidth": 0.6,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "xtick.color": "#4a5560",
+    "ytick.color": "#4a5560",
+    "axes.labelcolor": "#2b3440",
+    "grid.color": "#e3e7eb",
+    "grid.linewidth": 0.6,
+    "path.simplify_threshold": 0.5,
+}
+
+
+def _clock(seconds: float, _pos: object = None) -> str:
+    sign = "-" if seconds < 0 else ""
+    s = abs(round(seconds))
+    return f"{sign}{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{sign}{s // 60}:{s % 60:02d}"
+
+
+def _svg(fig: Figure, chart_id: str, title: str, desc: str) -> str:
+    """The figure as an inline <svg>: ids prefixed, no XML prolog, no namespace URLs, titled."""
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", dpi=110, metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+    text = buf.getvalue()
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text[text.index("<svg") :], flags=re.S)
+    text = text.replace("xlink:href=", "href=")
+    ids = set(re.findall(r'\sid="([^"]+)"', text))
+    used = ids & set(re.findall(r'#([^"\)\s]+)["\)]', text))
+    text = re.sub(r'\sid="([^"]+)"', lambda m: m.group(0) if m.group(1) in used else "", text)
+    for old in used:
+        text = re.sub(rf'(\sid="|#){re.escape(old)}(?=["\)])', rf"\g<1>{chart_id}-{old}", text)
+    gt = text.index(">") + 1
+    view_box = re.search(r'viewBox="[^"]*"', text[:gt])
+    root = (
+        f'<svg {view_box.group(0) if view_box else ""} role="img" aria-labelledby="{chart_id}-title {chart_id}-desc" '
+        f'class="chart" preserveAspectRatio="xMidYMid meet">'
+    )
+    titled = (
+        f'<title id="{chart_id}-title">{html.escape(title)}</title>'
+        f'<desc id="{chart_id}-desc">{html.escape(desc)}</desc>'
+    )
+    return root + titled + text[gt:].rstrip()
+
+
+def _bucket_width(end_s: float, series: Sequence[Series]) -> float:
+    density = max((len(s) / max(end_s, 1.0) for s in series), default=1.0)
+    return max(end_s / MAX_BUCKETS, 15.0 / density if density else 1.0, 0.5)
+
+
+def _phases_and_faults(axes: Sequence[Axes], lane: Axes, journal: Journal, region: str, end_s: float) -> list[str]:
+    """Shade phases and fault windows, mark guardrail trips and rollbacks; returns what was drawn."""
+    drawn = []
+    for name, lo, hi in journal.phase_bounds():
+        hi = min(hi, end_s)
+        colour = PHASE_COLOURS.get(name, "#eeeeee")
+        for ax in axes:
+            ax.axvspan(lo, hi, color=colour, alpha=0.45, lw=0, zorder=0)
+        lane.broken_barh([(lo, hi - lo)], (2.1, 0.8), facecolors=colour, edgecolor="#ffffff", lw=1)
+        lane.text((lo + hi) / 2, 2.5, name, ha="center", va="center", fontsize=8, color="#1f2933", clip_on=True)
+        drawn.append(f"{name} phase {_clock(lo)}–{_clock(hi)}")
+    faults = [f for f in journal.faults if f.applied_s is not None and f.region in (None, region)]
+    for f in faults:
+        lo = f.applied_s or 0.0
+        hi = f.removed_s if f.removed_s is not None else end_s
+        for ax in axes:
+            ax.axvspan(lo, hi, facecolor="none", edgecolor="#c2410c", hatch="////", lw=0, alpha=0.35, zorder=0.5)
+        lane.broken_barh([(lo, hi - lo)], (1.15, 0.7), facecolors="#f59e0b", edgecolor="#b45309", lw=0.8)
+        lane.text(lo + (hi - lo) / 2, 1.5, f"fault: {f.name}", ha="center", va="center", fontsize=7.5, clip_on=True)
+        undo = "" if f.removed_s is not None else " (no undo recorded)"
+        drawn.append(f"fault {f.name} {_clock(lo)}–{_clock(hi)}{undo}")
+    marks = [(g.t, f"⚠ guardrail {g.name}", "#b91c1c", "-") for g in journal.guardrails
+             if g.tripped and g.t is not None and g.region in (None, region)]  # fmt: skip
+    marks += [(r.t, f"↺ rollback {r.name}" + ("" if r.ok else " (failed)"), "#6d28d9", ":")
+              for r in journal.rollbacks if r.t is not None]  # fmt: skip
+    for i, (t, label, colour, style) in enumerate(marks):
+        for ax in (*axes, lane):
+            ax.axvline(t, color=colour, lw=1.1, ls=style, zorder=3)
+        lane.text(t, 0.45 - 0.0 * i, f" {label}", color=colour, fontsize=7.5, va="center", ha="left", clip_on=True)
+        drawn.append(f"{label} at {_clock(t or 0.0)}")
+    lane.set_ylim(0, 3)
+    lane.set_yticks([])
+    lane.spines["left"].set_visible(False)
+    lane.spines["bottom"].set_visible(False)
+    lane.tick_params(axis="x", length=0)
+    return drawn
+
+
+def timeline_svg(journal: Journal, region: str, *, chart_id: str) -> str:
+    """One region's timeline: latency (p50/p95 lines, raw samples faint) and error rate over time."""
+    series = [s for s in journal.series if s.region == region]
+    end_s = max(journal.end_s, 1.0)
+    width = _bucket_width(end_s, series)
+    with rc_context(_RC):
+        fig = Figure(figsize=(10, 5.4))  # a fixed layout: constrained layout costs ~0.2 s per chart
+        fig.subplots_adjust(left=0.075, right=0.985, top=0.985, bottom=0.16, hspace=0.12)
+        lane, lat_ax, err_ax = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [0.6, 2.6, 1.1]})
+        handles: list[Line2D | Patch] = []
+        worst_p95 = 0.0
+        worst_err = 0.0
+        for i, s in enumerate(series):
+            colour = PALETTE[i % len(PALETTE)]
+            t = np.asarray(s.t, dtype=float)
+            lat = np.asarray(s.latency_ms, dtype=float)
+            ok = np.asarray(s.ok, dtype=bool)
+            raw_t, raw_y = envelope(t, lat, MAX_POINTS)
+            lat_ax.scatter(raw_t, raw_y, s=2.5, color=colour, alpha=0.22, lw=0, rasterized=True, zorder=1)
+            b = bucket_stats(t, lat, ok, width)
+            lat_ax.plot(b.centers, b.quantiles[0.5], color=colour, lw=1.5, zorder=2)
+            lat_ax.plot(b.centers, b.quantiles[0.95], color=colour, lw=1.2, ls=(0, (4, 2)), zorder=2)
+            err_ax.step(b.centers, b.error_rate * 100, where="mid", color=colour, lw=1.3)
+            handles += [Line2D([], [], color=colour, lw=1.5, label=f"{s.probe} p50"),
+                        Line2D([], [], color=colour, lw=1.2, ls=(0, (4, 2)), label=f"{s.probe} p95")]  # fmt: skip
+            p95 = b.quantiles[0.95]
+            worst_p95 = max(worst_p95, float(np.nanmax(p95)) if np.isfinite(p95).any() else 0.0)
+            worst_err = max(worst_err, float(b.error_rate.max()) if len(b.error_rate) else 0.0)
+        drawn = _phases_and_faults((lat_ax, err_ax), lane, journal, region, end_s)
+        measured = [np.asarray(s.latency_ms, dtype=float) for s in series]
+        positive = np.concatenate(measured) if measured else np.empty(0)
+        positive = positive[positive > 0] if len(positive) else positive
+        if len(positive) and float(positive.max()) / max(float(positive.min()), 1e-3) > 30:
+            lat_ax.set_yscale("log")
+            lat_ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            lat_ax.yaxis.set_minor_formatter(NullFormatter())
+            lat_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
+        lat_ax.set_ylabel("latency (ms)")
+        err_ax.set_ylabel("errors (%)")
+        err_ax.set_ylim(0, max(5.0, min(100.0, worst_err * 100 * 1.15)))
+        err_ax.set_xlim(0, end_s)
+        err_ax.xaxis.set_major_formatter(FuncFormatter(_clock))
+        err_ax.set_xlabel(
+            f"time since start (m:ss){' — started ' + when(journal.started_at) if journal.started_at else ''}"
+        )
+        for ax in (lat_ax, err_ax):
+            ax.grid(True, axis="y")
+        if not series:
+            lat_ax.text(0.5, 0.5, "no samples", transform=lat_ax.transAxes, ha="center", color="#6b7280")
+        handles += [Line2D([], [], color="#6b7280", marker="o", ls="", ms=3, alpha=0.5, label="samples (downsampled)"),
+                    Patch(facecolor="none", edgecolor="#c2410c", hatch="////", label="fault window")]  # fmt: skip
+        fig.legend(handles=handles, loc="lower center", ncols=min(6, len(handles)), frameon=False, fontsize=7.5)
+        probes = ", ".join(dict.fromkeys(s.probe for s in series)) or "no probes"
+        desc = (
+            f"Latency and error rate of {probes} in {region} over {_clock(end_s)}; worst p95 {worst_p95:.0f} ms, "
+            f"worst error rate {worst_err * 100:.1f}% per {width:g}s bucket. " + "; ".join(drawn)
+        )
+        return _svg(fig, chart_id, f"Timeline of region {region}", desc)
+
+
+_TREND_MARKERS = {"held": "o", "deviated": "X", "not_steady": "s", "aborted": "v", "error": "D",
+                  "rollback_failed": "P", "crashed": "d"}  # fmt: skip
+_TREND_COLOURS = {"held": "#15803d", "deviated": "#b45309", "rollback_failed": "#7f1d1d"}
+
+
+def trend_svg(points: Sequence[tuple[str, int, str]], *, chart_id: str) -> str:
+    """Score over runs, oldest first: (label, score, status); markers differ by status, not colour only."""
+    with rc_context(_RC):
+        fig = Figure(figsize=(10, 2.4), layout="constrained")
+        ax = fig.subplots()
+        xs = list(range(len(points)))
+        ax.plot(xs, [p[1] for p in points], color="#94a3b8", lw=1, zorder=1)
+        for x, (_label, score, status) in zip(xs, points, strict=True):
+            colour = _TREND_COLOURS.get(status, "#b91c1c")
+            ax.scatter([x], [score], marker=_TREND_MARKERS.get(status, "o"), s=36, color=colour, zorder=2)
+            ax.annotate(str(score), (x, score), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7.5)
+        ax.set_ylim(-5, 112)
+        ax.set_yticks([0, 25, 50, 75, 100])
+        ax.set_ylabel("score")
+        step = max(1, len(points) // 10)
+        ax.set_xticks(xs[::step], [p[0] for p in points][::step], fontsize=7.5)
+        ax.grid(True, axis="y")
+        seen = dict.fromkeys(p[2] for p in points)
+        handles = [Line2D([], [], marker=_TREND_MARKERS.get(s, "o"), ls="", color=_TREND_COLOURS.get(s, "#b91c1c"),
+                          label=s.replace("_", " ")) for s in seen]  # fmt: skip
+        fig.legend(handles=handles, loc="outside upper right", frameon=False, ncols=len(handles), fontsize=7.5)
+        desc = "Resilience score per run, oldest first: " + "; ".join(f"{p[0]}: {p[1]} ({p[2]})" for p in points)
+        return _svg(fig, chart_id, "Resilience score of previous runs", desc)

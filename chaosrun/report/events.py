@@ -1,0 +1,187 @@
+"""Rebuild a journal from `events.jsonl`: the evidence a crashed or killed run leaves behind.
+
+The fold yields the journal.json wire shape (docs/journal.md) so one parser reads both.
+Events carry no verdicts: the report shows exact statistics for them, marked "not judged".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+__all__ = ["fold_events", "read_events"]
+
+
+def read_events(path: Path) -> tuple[list[dict[str, object]], int]:
+    """The events of a JSON Lines file, and how many lines could not be read (a torn last write)."""
+    events: list[dict[str, object]] = []
+    unreadable = 0
+    with path.open("rb") as f:
+        for raw in f:
+            if not raw.strip():
+                continue
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                unreadable += 1
+                continue
+            if isinstance(event, dict):
+                events.append(event)
+            else:
+                unreadable += 1
+    return events, unreadable
+
+
+def _num(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+class _Fold:
+    """The state of the fold: one wire journal being filled in, event by event."""
+
+    def __init__(self) -> None:
+        self.wire: dict[str, object] = {"schema_version": 1}
+        self.phases: list[dict[str, object]] = []
+        self.faults: dict[str, dict[str, object]] = {}
+        self.rollbacks: list[dict[str, object]] = []
+        self.guardrails: list[dict[str, object]] = []
+        self.errors: list[str] = []
+        self.sample_errors: dict[str, int] = {}
+        self.columns: dict[tuple[str, str], dict[str, list[object]]] = {}
+        self.signal: str | None = None
+        self.first_at = ""
+        self.last_at = ""
+        self.last_t = 0.0
+
+    def add(self, e: dict[str, object]) -> None:
+        t = _num(e.get("t")) or 0.0
+        at = str(e.get("at") or "")
+        self.first_at = self.first_at or at
+        self.last_at = at or self.last_at
+        self.last_t = max(self.last_t, t)
+        kind = e.get("type")
+        if kind == "run_started":
+            host = e.get("host")
+            self.wire.update(
+                run_id=e.get("run_id", ""),
+                experiment=e.get("experiment") or {},
+                chaosrun_version=e.get("chaosrun_version", ""),
+                host=host if isinstance(host, dict) else {"hostname": str(host or ""), "pid": e.get("pid")},
+                command=e.get("command", ""),
+            )
+        elif kind == "phase_started":
+            if self.phases:
+                self.phases[-1].update(end_s=t, ended_at=at)
+            self.phases.append({"name": e.get("phase"), "start_s": t, "started_at": at})
+        elif kind == "fault_applied":
+            fid = str(e.get("fault") or f"f{len(self.faults) + 1}")
+            self.faults[fid] = {
+                "id": fid,
+                "name": e.get("name") or fid,
+                "kind": e.get("kind"),
+                "target": e.get("target"),
+                "region": e.get("region"),
+                "description": e.get("description"),
+                "applied_s": t,
+                "applied_at": at,
+                "undo": "pending",
+                "updates": [],
+            }
+        elif kind == "fault_updated":
+            fault = self.faults.get(str(e.get("fault")))
+            if fault is not None and isinstance(fault["updates"], list):
+                fault["updates"].append(f"{t:.1f}s: {e.get('description') or ''}")
+        elif kind == "fault_removed":
+            fault = self.faults.get(str(e.get("fault")))
+            if fault is not None:
+                ok = e.get("ok") is True
+                fault.update(removed_s=t, removed_at=at, undo="ok" if ok else "failed", error=e.get("error"))
+        elif kind == "samples":
+            self._samples(e.get("batch"))
+        elif kind == "guardrail_tripped":
+            self.guardrails.append(
+                {
+                    "name": e.get("guardrail"),
+                    "tripped": True,
+                    "region": e.get("region"),
+                    "t": t,
+                    "evidence": e.get("evidence"),
+                }
+            )
+        elif kind == "rollback":
+            self.rollbacks.append({"name": e.get("name"), "ok": e.get("ok"), "error": e.get("error"), "t": t})
+        elif kind == "signal":
+            self.signal = str(e.get("signal") or "a signal")
+        elif kind == "error":
+            self.errors.append(str(e.get("message") or ""))
+        elif kind == "run_ended":
+            if self.phases and "end_s" not in self.phases[-1]:
+                self.phases[-1].update(end_s=t, ended_at=at)
+            self.wire["status"] = e.get("status")
+            self.wire["reason"] = e.get("reason") or f"status {e.get('status')} (journal.json was not written)"
+
+    def _samples(self, batch: object) -> None:
+        if not isinstance(batch, list):
+            return
+        for row in batch:
+            if not isinstance(row, list) or len(row) < 6:
+                continue
+            probe, region, _phase, t, ok, latency = row[:6]
+            status = row[6] if len(row) > 6 else None
+            error = row[7] if len(row) > 7 else None
+            cols = self.columns.setdefault(
+                (str(probe), str(region)), {"t": [], "latency_ms": [], "ok": [], "status": [], "error": []}
+            )
+            cols["t"].append(t)
+            cols["latency_ms"].append(latency)
+            cols["ok"].append(1 if ok else 0)
+            cols["status"].append(status)
+            cols["error"].append(
+                -1 if error is None else self.sample_errors.setdefault(str(error), len(self.sample_errors))
+            )
+
+    def journal(self, unreadable: int) -> dict[str, object]:
+        notes = ["rebuilt from events.jsonl: no verdicts were recorded, statistics are computed from the samples"]
+        if unreadable:
+            notes.append(f"{unreadable} unreadable line(s) in events.jsonl were skipped")
+        finished = "status" in self.wire
+        if not finished:
+            self.wire["status"] = "crashed"
+            self.wire["reason"] = (
+                f"the run stopped without finishing (interrupted by {self.signal})"
+                if self.signal
+                else "the run stopped without finishing: no run_ended event (crashed or killed)"
+            )
+            for fault in self.faults.values():
+                if fault["undo"] == "pending":
+                    notes.append(f"fault {fault['id']} has no recorded undo: it may still be injected")
+        self.wire.update(
+            started_at=self.first_at,
+            ended_at=self.last_at,
+            duration_s=self.last_t,
+            phases=self.phases,
+            samples={
+                "errors": list(self.sample_errors),
+                "series": [{"probe": p, "region": r, **cols} for (p, r), cols in self.columns.items()],
+            },
+            faults=list(self.faults.values()),
+            rollbacks=self.rollbacks,
+            guardrails=self.guardrails,
+            errors=self.errors,
+            remaining=[]
+            if finished
+            else [
+                f"{f['id']}: {f['description'] or f['kind']}" for f in self.faults.values() if f["undo"] == "pending"
+            ],
+            _notes=notes,
+        )
+        return self.wire
+
+
+def fold_events(events: Iterable[dict[str, object]], unreadable: int = 0) -> dict[str, object]:
+    """Events (in file order) -> a journal.json-shaped dict, status `crashed` when unfinished."""
+    fold = _Fold()
+    for event in events:
+        fold.add(event)
+    return fold.journal(unreadable)

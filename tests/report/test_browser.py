@@ -1,0 +1,65 @@
+"""The report in a real browser: headless Chromium opens it from a file URL over DevTools."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from chaosrun.history import record_run
+from chaosrun.report import write_reports
+from chaosrun.report.data import parse_journal
+
+from .browser import chromium_path, open_page
+from .journals import make_journal
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+QUERIES = {
+    "verdict": "document.querySelector('.verdict-word').textContent",
+    "charts": "document.querySelectorAll('svg.chart').length",
+    "chart_titles": "[...document.querySelectorAll('svg.chart > title')].map(t => t.textContent)",
+    "tables": "document.querySelectorAll('table').length",
+    "result_rows": "document.querySelectorAll('table.results tbody tr').length",
+    "score": "document.querySelector('.ring-value').textContent",
+    "h1": "document.querySelectorAll('h1').length",
+    "wide": "document.documentElement.scrollWidth > window.innerWidth + 1",
+}
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    found = chromium_path()
+    if not found:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is required in CI (install it, e.g. apt-get install chromium)")
+        pytest.skip("chromium not installed")
+    return found
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [pytest.param(1280, id="desktop"), pytest.param(390, id="phone")])
+def test_the_report_in_headless_chromium(chromium: str, width: int, tmp_path: Path) -> None:
+    db = tmp_path / "history.sqlite"
+    for seed, status in enumerate(("held", "deviated", "held", "aborted"), start=1):
+        record_run(db, parse_journal(make_journal(status, seed=seed)), f"reports/run{seed}/journal.json")
+    journal = parse_journal(make_journal("deviated", seed=42))
+    report = write_reports(journal, tmp_path / "run", history_db=db)["report.html"]
+    url = report.resolve().as_uri()
+
+    page = asyncio.run(open_page(url, QUERIES, width=width))
+
+    assert page.console_errors == []
+    assert [u for u in page.requests if not u.startswith("data:image/png;base64,")] == [url], "no network requests"
+    assert page.values["verdict"] == "Deviated"
+    assert page.values["charts"] == 3 + 1, "a timeline per region and the trend"
+    assert "Timeline of region eu-west" in page.values["chart_titles"]
+    assert page.values["tables"] >= 8 and page.values["result_rows"] == 18
+    assert page.values["score"] == str(int(page.values["score"]))
+    assert page.values["h1"] == 1
+    assert page.values["wide"] is False, "nothing overflows the viewport (tables scroll inside their box)"
+    assert page.screenshot.startswith(b"\x89PNG")
+    ARTIFACTS.mkdir(exist_ok=True)
+    name = "report.png" if width > 700 else "report-phone.png"
+    (ARTIFACTS / name).write_bytes(page.screenshot)
