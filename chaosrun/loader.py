@@ -90,6 +90,7 @@ _REGION_ATTRS = ("name", "base_url")
 _SECRET_OK = re.compile(
     r"(?:^|\.)(?:http\.(?:url|body|headers\..+)|command\.env\..+)$|^rollbacks\[\d+\]\.command\[\d+\]$"
 )
+_EXPECTED_URL = "an absolute URL such as 'http://127.0.0.1:8080'"
 _ADDRESS = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[^\s:\[\]/]+):(\d{1,5})$")
 
 T = TypeVar("T")
@@ -126,9 +127,12 @@ def load_text(
     if not root.is_mapping:
         root.error(f"expected a mapping with keys such as title, regions, steady_state and phases, got {root.kind}")
         _raise_if_any(doc)
-    if [k.value for k, _ in root.raw.value] == ["probes"]:
+    keys = [k.value for k, _ in root.raw.value]
+    if keys == ["probes"]:
         root.error("this is a file of probe definitions for 'include:', not an experiment; validate the experiment")
-        _raise_if_any(doc)
+    elif "experiments" in keys and "steady_state" not in keys:
+        root.error("this is a game-day plan, not an experiment; run it with 'chaosrun gameday'")
+    _raise_if_any(doc)
     doc.variables = _variables(root, variables, environ)
     experiment = _Parser(doc, base_dir or os.path.dirname(file) or ".").experiment(root, text)
     _raise_if_any(doc)
@@ -257,7 +261,7 @@ def _is_address(text: str) -> bool:
 
 
 def _url(node: Node) -> str | None:
-    return _checked(node, _is_url, "an absolute URL such as 'http://127.0.0.1:8080'")
+    return _checked(node, _is_url, _EXPECTED_URL)
 
 
 def _address(node: Node) -> str | None:
@@ -378,7 +382,8 @@ def _walk_scalars(root: Node) -> list[Node]:
     while stack:
         node = stack.pop()
         if node.is_mapping:
-            stack += [Node(v, node.doc, node._child_path(str(k.value))) for k, v in node.raw.value if k.value]
+            pairs = [(k, v) for k, v in node.raw.value if isinstance(k, yaml.ScalarNode)]
+            stack += [Node(v, node.doc, node._child_path(str(k.value))) for k, v in pairs]
         elif node.is_sequence:
             stack += [Node(v, node.doc, node._child_path(i)) for i, v in enumerate(node.raw.value)]
         elif not node.is_null:
@@ -513,9 +518,9 @@ class _Parser:
             self.dirs[path] = os.path.dirname(path) or "."
             root = compose(text, sub)
             f = root.mapping(("probes",), required=("probes",)) if root is not None else None
-            if f is None or "probes" not in f:
+            if root is None or f is None or "probes" not in f:
                 continue
-            self.template_roots.append(root)  # type: ignore[arg-type]
+            self.template_roots.append(root)
             for name, body in f["probes"].entries() or []:
                 if name in self.templates:
                     body.error(f"probe definition '{name}' is already defined by an earlier include")
@@ -548,10 +553,10 @@ class _Parser:
         tolerance = self.tolerance(_chain(fields, "tolerance")) or Tolerance()
         during = self.during(_chain(fields, "during")) if _last(fields, "during") is not None else tolerance
         after = _chain(fields, "after")
-        after_f = _merge(after, AFTER_KEYS) if after else [{}]
-        recover_within = _get(after_f or [], "recover_within", _positive, None)
+        after_f = (_merge(after, AFTER_KEYS) if after else None) or []
+        recover_within = _get(after_f, "recover_within", _positive, None)
         if recover_within is not None and self.phases and recover_within > self.phases.recovery_s:
-            node = _last(after_f or [], "recover_within")
+            node = _last(after_f, "recover_within")
             assert node is not None
             node.error(f"longer than the recovery phase (phases.recovery: {format_duration(self.phases.recovery_s)})")
         if name is None or spec is None or not regions:
@@ -563,7 +568,7 @@ class _Parser:
             tolerance=tolerance,
             during=during,
             recover_within_s=recover_within,
-            recovery_streak=_get(after_f or [], "streak", _count, 3),
+            recovery_streak=_get(after_f, "streak", _count, 3),
             regions=regions,
             location=_location(item),
         )
@@ -588,7 +593,6 @@ class _Parser:
         f = _merge(nodes, TOLERANCE_KEYS) if nodes else None
         if f is None:
             return None
-
         return Tolerance(
             success_ratio=_get(f, "success_ratio", _ratio, None),
             p50=_get(f, "p50", _latency, None),
@@ -631,7 +635,8 @@ class _Parser:
             missing = [r for r in regions if self.regions[r].base_url is None]
             if missing:
                 url_node.error(f"a path needs a base_url; not set for {_regions(missing)}")
-        elif not url.startswith("${region.") and _url(url_node) is None:
+        elif not url.startswith("${region.") and not _is_url(url):
+            url_node.error(f"expected a path such as '/health' or {_EXPECTED_URL}, got {url!r}")
             return None
         method = _get(f, "method", _str, "GET").upper()
         if method not in HTTP_METHODS:
@@ -798,21 +803,19 @@ class _Parser:
         )
 
     def rollbacks(self, node: Node) -> tuple[Rollback, ...]:
-        out = []
-        for index, item in enumerate(node.items() or []):
-            f = item.mapping(ROLLBACK_KEYS, required=("command",))
-            argv = _get([f] if f else [], "command", _argv, None)
-            if f is None or argv is None:
-                continue
-            out.append(
-                Rollback(
-                    name=_get([f], "name", _str, f"rollback#{index}"),
-                    argv=argv,
-                    timeout_s=_get([f], "timeout", _positive, 30.0),
-                    location=_location(item),
-                )
-            )
-        return tuple(out)
+        return _unique([(item, self.rollback(item, i)) for i, item in enumerate(node.items() or [])], "rollback")
+
+    def rollback(self, item: Node, index: int) -> Rollback | None:
+        f = item.mapping(ROLLBACK_KEYS, required=("command",))
+        argv = _get([f] if f else [], "command", _argv, None)
+        if f is None or argv is None:
+            return None
+        return Rollback(
+            name=_get([f], "name", _str, f"rollback#{index}"),
+            argv=argv,
+            timeout_s=_get([f], "timeout", _positive, 30.0),
+            location=_location(item),
+        )
 
     # --- toxiproxy, caps, placeholders -------------------------------------------------------
     def toxiproxy(self, node: Node | None) -> tuple[tuple[ToxiproxyServer, ...], tuple[ToxiproxyProxy, ...]]:

@@ -161,11 +161,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def shipped_experiments() -> list[Path]:
-    """The experiments in the repository (experiments/, the demo), without files of probe definitions."""
+    """The experiments in the repository (experiments/, the demo), without game-day plans and probe definitions."""
     found = []
     for folder in (REPO / "experiments", REPO / "chaosrun" / "demo"):
         for path in sorted(folder.rglob("*.y*ml")):
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            if isinstance(data, dict) and "title" in data:
-                found.append(path)
+            if not isinstance(data, dict) or list(data) == ["probes"] or "experiments" in data:
+                continue
+            found.append(path)
     return found

@@ -529,6 +529,13 @@ CASES = [
         ],
         id="probe-definitions-file",
     ),
+    pytest.param(
+        {"exp.yaml": "title: Game day\nexperiments:\n  - file: a.yaml\n"},
+        [
+            "exp.yaml:1:1: this is a game-day plan, not an experiment; run it with 'chaosrun gameday'",
+        ],
+        id="game-day-plan",
+    ),
 ]
 
 
