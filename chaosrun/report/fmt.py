@@ -21,7 +21,7 @@ STATUS_TEXT: dict[str, tuple[str, str, str]] = {
     "held": ("✓", "Held", "the steady-state hypothesis held in every judged phase and region"),
     "deviated": ("✗", "Deviated", "the steady-state hypothesis did not hold"),
     "not_steady": ("!", "Not steady", "the system was not steady before the fault; no fault was judged"),
-    "aborted": ("■", "Aborted", "a guardrail stopped the run"),
+    "aborted": ("■", "Aborted", "the run was stopped early: a guardrail tripped or it was interrupted"),
     "error": ("!", "Error", "the run failed before it could judge the hypothesis"),
     "rollback_failed": ("☠", "Rollback failed", "an undo failed: a fault may still be injected"),
     "crashed": ("?", "Did not finish", "the run stopped without finishing; rebuilt from its events"),

@@ -10,7 +10,7 @@
   never recovered. Without an objective, recovering at all earns full credit.
 - A part with nothing to judge (no recovery objectives, say) is left out and the other
   carries the whole weight. With nothing judged at all the score is 0.
-- cap[status]: held 100, deviated 90, aborted 40, not_steady 25, error 25, crashed 25,
+- cap[status]: held 100, deviated 90, aborted 40 (guardrail or interrupt), not_steady 25, error 25, crashed 25,
   rollback_failed 0: a run that stopped early or left a fault behind can never look good.
 
 The result is floored, so 100 means everything held and recovered within its objective; it
@@ -53,7 +53,7 @@ STATUS_CAPS: dict[Status, int] = {
 _CAP_REASONS: dict[Status, str] = {
     "held": "",
     "deviated": "the hypothesis deviated: capped at 90",
-    "aborted": "a guardrail aborted the run: capped at 40",
+    "aborted": "the run was aborted (a guardrail or an interrupt): capped at 40",
     "not_steady": "the system was not steady before the fault: inconclusive, capped at 25",
     "error": "the run failed with an error: inconclusive, capped at 25",
     "crashed": "the run did not finish: inconclusive, capped at 25",
