@@ -275,13 +275,12 @@ class Engine:
         by_kind: dict[str, list[Injection]] = {}
         for s in self.plan.steps:
             by_kind.setdefault(s.step.kind, []).extend(s.injections)
-        seen_backends: set[str] = set()
         for kind_name, injections in by_kind.items():
             kind = get_kind(kind_name)
             assert kind is not None
-            setups = await kind.setup(injections, ctx) if kind.backend not in seen_backends else []
-            seen_backends.add(kind.backend)
-            for inj in setups:
+            # every kind sees its own injections (e.g. `down` reads each proxy's current state);
+            # a back end doing once-per-run work keeps that idempotent through ctx.cache
+            for inj in await kind.setup(injections, ctx):
                 await self._apply(inj, kind_name, ctx, setup=True)
 
     async def _drive_step(self, planned: PlannedStep, ctx: FaultContext) -> None:
@@ -289,7 +288,7 @@ class Engine:
         fault_start = self.clock.t()
         await asyncio.sleep(max(0.0, planned.start_s - (self.clock.t() - fault_start)))
         armed = [await self._apply(inj, planned.step.kind, ctx) for inj in planned.injections]
-        updates = sorted((off, fn, a) for a in armed for off, fn in a.injection.updates())
+        updates = sorted(((off, fn, a) for a in armed for off, fn in a.injection.updates()), key=lambda u: u[0])
         applied_at = self.clock.t()
         for offset, fn, a in updates:
             await asyncio.sleep(max(0.0, applied_at + offset - self.clock.t()))
