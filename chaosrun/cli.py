@@ -305,6 +305,49 @@ def _write_reports(journal_path: Path, state_dir: Path) -> None:
         click.echo(f"warning: could not write the reports: {exc}", err=True)
 
 
+@cli.command()
+@click.argument("journal", type=click.Path())
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="HTML file (default report.html next to the journal)."
+)
+@click.option(
+    "--state-dir", type=click.Path(file_okay=False), help="History folder for the trend (default XDG state dir)."
+)
+def report(journal: str, output: str | None, state_dir: str | None) -> None:
+    """Rebuild the HTML report (and JUnit, summary) from a journal.json, an events.jsonl or a run folder.
+
+    Works for interrupted, aborted and crashed runs too (then from the JSON Lines events).
+    """
+    from .history import list_runs
+    from .report import load_journal, render_html, write_reports
+
+    try:
+        data = load_journal(journal)
+    except ChaosrunError as exc:
+        _fail(exc)
+    db = _state_dir(state_dir) / "history.sqlite"
+    if output:
+        out = Path(output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(render_html(data, history=list_runs(db, data.experiment.title)), encoding="utf-8")
+        click.echo(f"report: {out}")
+        return
+    folder = Path(journal) if Path(journal).is_dir() else Path(journal).parent
+    for kind, path in write_reports(data, folder, history_db=db).items():
+        click.echo(f"{kind}: {path}")
+
+
+@cli.command()
+@click.argument("experiment", required=False)
+@click.option("--state-dir", type=click.Path(file_okay=False), help="History folder (default XDG state dir).")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+def history(experiment: str | None, state_dir: str | None, limit: int) -> None:
+    """List past runs (verdict, score, p95 per region), newest first; EXPERIMENT filters by title, slug or file."""
+    from .history import format_history, list_runs
+
+    click.echo(format_history(list_runs(_state_dir(state_dir) / "history.sqlite", experiment, limit=limit)))
+
+
 @cli.command(epilog=EXIT_HELP)
 @click.option("--state-dir", type=click.Path(file_okay=False), help="Ledger folder (default XDG state dir).")
 @click.option("--include-live", is_flag=True, help="Also undo entries of runs that are still alive.")
