@@ -598,7 +598,8 @@ class Engine:
             extra = ""
             if failures:
                 extra = (
-                    " (could not undo: " + "; ".join(f"{r.description}: {r.error}" for r, _ in failures)
+                    " (could not undo: "
+                    + "; ".join(f"{r.description}: {r.error}" for r, _ in failures)
                     + "; run `chaosrun recover` once it is reachable)"
                 )
             return "error", first + extra
@@ -608,6 +609,6 @@ class Engine:
             return "not_steady", "the steady-state hypothesis did not hold in the baseline; the method was skipped"
         bad = [v for v in self.result.verdicts if v.judged and v.held is False and v.phase != "baseline"]
         if bad:
-            first = bad[0]
-            return "deviated", f"{first.probe} in {first.region} during {first.phase}: {'; '.join(first.reasons)}"
+            v = bad[0]
+            return "deviated", f"{v.probe} in {v.region} during {v.phase}: {'; '.join(v.reasons)}"
         return "held", "the steady-state hypothesis held in every phase and region"

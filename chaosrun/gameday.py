@@ -113,8 +113,8 @@ def worst_exit_code(codes: list[int]) -> int:
     return 0
 
 
-def run_gameday(
-    plan: GameDay, run_one: Callable[[GameDayEntry], tuple[Status | None, int]], echo: Callable[[str], None]
+async def run_gameday(
+    plan: GameDay, run_one: Callable[[GameDayEntry], Awaitable[tuple[Status | None, int]]], echo: Callable[[str], None]
 ) -> int:
     """Run each entry in order; stop early on a `stop_on` status. Returns the plan's exit code."""
     codes: list[int] = []
