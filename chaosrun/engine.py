@@ -29,7 +29,7 @@ from .journal import Clock, JournalWriter, Redactor
 from .ledger import Ledger, LedgerEntry
 from .model import Experiment, Phase, Probe, ProbeSpec, Region
 from .plan import Plan, PlannedStep
-from .procs import run_argv
+from .procs import kill_all_children, run_argv
 from .result import FaultRecord, GuardrailTrip, PhaseSpan, RollbackRecord, RunResult, Status
 from .sample import Outcome, Sample
 from .verdict import GuardrailMonitor, SeriesAccumulator, compute_stats
@@ -56,6 +56,17 @@ def install_interrupt_handlers() -> None:
         signal.signal(sig, _interrupt)
 
 
+def _end_own_process_group() -> None:
+    """On a forced exit, end children left in our process group (e.g. a Chaos Toolkit rollback
+    run by chaoslib), so nothing is orphaned. Only when chaosrun leads its group (a terminal job):
+    otherwise the group belongs to whoever started us and is not ours to signal."""
+    if os.getpgrp() != os.getpid():
+        return
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        os.killpg(os.getpgrp(), signal.SIGTERM)
+
+
 def new_run_id() -> str:
     """`20261126T170000Z-3f9a1c`: sortable, unique enough, safe in toxic names."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + _random.token_hex(3)
@@ -78,7 +89,8 @@ class _Armed:
     entry: LedgerEntry
     record: FaultRecord
     kind_name: str
-    done: bool = False
+    undo_started: bool = False  # an undo was started (it may still be running)
+    undone: bool = False  # the undo finished successfully
 
 
 @dataclass(slots=True)
@@ -344,9 +356,9 @@ class Engine:
         return armed
 
     async def _undo(self, armed: _Armed, ctx: FaultContext) -> None:
-        if armed.done:
+        if armed.undo_started:
             return
-        armed.done = True
+        armed.undo_started = True
         rec = armed.record
         undo = get_undoer(str(armed.entry.undo.get("backend")))
         try:
@@ -370,6 +382,7 @@ class Engine:
             return
         t = self.clock.t()
         rec.undo, rec.removed_s, rec.removed_at = "ok", t, self.clock.wall(t)
+        armed.undone = True
         self.opt.ledger.remove(armed.entry)
         self.journal.event("fault_removed", fault=rec.id, ok=True, error=None)
         if not rec.setup:
@@ -377,7 +390,7 @@ class Engine:
 
     async def _undo_all(self, ctx: FaultContext, *, reason: str) -> None:
         """Undo every armed fault, newest first (setup injections last), then note reaction times."""
-        pending = [a for a in self._armed if not a.done]
+        pending = [a for a in self._armed if not a.undo_started]
         if not pending:
             return
         self._undoing = True
@@ -398,7 +411,7 @@ class Engine:
         """About once a second, ask the back ends of applied faults whether they are still there."""
         while True:
             await asyncio.sleep(1.0)
-            live = [a for a in self._armed if not a.done]
+            live = [a for a in self._armed if not a.undo_started]
             by_kind: dict[str, list[Injection]] = {}
             for a in live:
                 by_kind.setdefault(a.kind_name, []).append(a.injection)
@@ -540,7 +553,7 @@ class Engine:
         elif self._signals < _FORCE_AFTER_SIGNALS:
             self._log(f"{name} received again: rollback in progress, please wait (once more forces exit)")
         else:
-            left = [a for a in self._armed if not a.done]
+            left = [a for a in self._armed if not a.undone]  # includes an undo still running
             lines = [f"  - {a.record.description} (target {a.record.target})" for a in left]
             what = "\n".join(lines) if lines else "  (nothing: every fault was already undone)"
             sys.stderr.write(
@@ -550,6 +563,8 @@ class Engine:
             sys.stderr.flush()
             self.journal.event("error", message="forced exit during rollback")
             self.journal.close()
+            kill_all_children()
+            _end_own_process_group()
             os._exit(5 if left else 3)
 
     def _error(self, message: str) -> None:

@@ -54,6 +54,19 @@ class Progress:
             parts.append(f"{region} {ratio_s} p95 {p95_s}")
         return f"[{self._phase or 'starting'} {left:4.0f}s left] " + " | ".join(parts)
 
+    def _columns(self) -> int:
+        """Terminal width; a pty may report 0 columns, then $COLUMNS or 100."""
+        try:
+            columns = os.get_terminal_size(self.stream.fileno()).columns
+        except (OSError, ValueError):
+            columns = 0
+        if columns <= 0:
+            try:
+                columns = int(os.environ.get("COLUMNS", "100"))
+            except ValueError:
+                columns = 100
+        return max(columns, 20)
+
     async def run(self, snapshot: Snapshot, stop: asyncio.Event) -> None:
         """Redraw (live) every 0.5 s, or log a status line every `plain_every_s` (plain)."""
         period = 0.5 if self.live else self.plain_every_s
@@ -67,7 +80,7 @@ class Progress:
                 break
             line = self.status(snapshot())
             if self.live:
-                self._line = line[: os.get_terminal_size(self.stream.fileno()).columns - 1]
+                self._line = line[: self._columns() - 1]
                 self.stream.write("\r\x1b[K" + self._line)
                 self.stream.flush()
             else:

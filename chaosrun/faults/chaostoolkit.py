@@ -293,6 +293,41 @@ def _result_error(ptype: str, result: object) -> str | None:
     return None
 
 
+async def _execute(spec: dict[str, JSON], configuration: dict[str, str], kind: str) -> object:
+    """Process providers run as chaosrun children: no shell, their own session, the whole group
+    killed on timeout (chaoslib's subprocess.run would leave them in chaosrun's process group,
+    where a Ctrl-C typed at the terminal kills a rollback half way). The result keeps Chaos
+    Toolkit's shape `{status, stdout, stderr}`. Python and http providers go through chaoslib."""
+    if spec.get("type") != "process":
+        return await asyncio.to_thread(_run_sync, spec, configuration, kind)
+    from chaoslib import substitute
+
+    from ..procs import run_argv
+
+    resolved = substitute(spec, configuration, {})
+    path = shutil.which(str(resolved.get("path") or ""))
+    if path is None:
+        raise ProviderFailed(f"executable {str(spec.get('path'))!r} not found (not on PATH or not executable)")
+    raw = resolved.get("arguments") or []
+    argv = [path]
+    if isinstance(raw, dict):  # Chaos Toolkit flattens a mapping to `name value` pairs
+        for name, value in raw.items():
+            argv.append(str(name))
+            if value not in (None, ""):
+                argv.append(str(value))
+    else:
+        argv += [str(a) for a in raw]
+    timeout = resolved.get("timeout")
+    done = await run_argv(
+        argv, timeout_s=float(timeout) if isinstance(timeout, int | float) else DEFAULT_TIMEOUT_S, separate_stderr=True
+    )
+    if done.exit_code is None:
+        raise ProviderFailed(
+            f"activity took too long: {done.error}" if done.error and "timeout" in done.error else str(done.error)
+        )
+    return {"status": done.exit_code, "stdout": done.stdout, "stderr": done.stderr}
+
+
 async def run_provider(
     spec: Mapping[str, JSON], *, configuration: Mapping[str, str] | None = None, timeout_s: float = DEFAULT_TIMEOUT_S
 ) -> object:
@@ -303,7 +338,7 @@ async def run_provider(
     """
     bounded = _bounded(dict(spec), timeout_s)
     async with asyncio.timeout(timeout_s):
-        result = await asyncio.to_thread(_run_sync, bounded, dict(configuration or {}), "action")
+        result = await _execute(bounded, dict(configuration or {}), "action")
     why = _result_error(str(spec.get("type")), result)
     if why is not None:
         raise ProviderFailed(why)
@@ -323,7 +358,7 @@ async def run_ctk_probe(
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout_s):
-            result = await asyncio.to_thread(_run_sync, bounded, dict(configuration or {}), "probe")
+            result = await _execute(bounded, dict(configuration or {}), "probe")
     except TimeoutError:
         return Outcome(False, time.perf_counter() - started, None, f"timeout after {format_duration(timeout_s)}")
     except ProviderFailed as exc:
