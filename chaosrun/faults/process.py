@@ -1,9 +1,9 @@
 """`process.kill`: a signal to local processes found by pidfile, name or listening port.
 
 YAML: `- fault: process.kill` with `signal: KILL|TERM|STOP` (default KILL), one of
-`pidfile:` / `name:` / `port:`, and `count: N` or `percent: P` of the matches (default
-`count: 1`; a percentage is rounded down, at least one). Which matches are hit is drawn at
-random per run; `--dry-run` lists every match and the draw.
+`pidfile:` / `process_name:` / `port:` (`name:` is the step's own name), and `count: N` or
+`percent: P` of the matches (default `count: 1`; a percentage is rounded down, at least one).
+Which matches are hit is drawn at random per run; `--dry-run` lists every match and the draw.
 
 Blast radius: pid 1, chaosrun itself and every ancestor of chaosrun (its parent, the shell,
 ...), kernel threads and zombies are never targets; the experiment's `caps.max_targets`
@@ -271,7 +271,7 @@ class ProcessKillParams(FaultParams):
         if self.pidfile is not None:
             return f"pidfile {self.pidfile}"
         if self.name is not None:
-            return f"name {self.name!r}"
+            return f"process_name {self.name!r}"
         return f"port {self.port}"
 
     def how_many(self, matches: int) -> int:
@@ -332,15 +332,15 @@ class ProcessKill(FaultKind):
     """Send KILL, TERM or STOP (then CONT on undo) to local processes."""
 
     backend: ClassVar[str] = "process"
-    keys: ClassVar[tuple[str, ...]] = ("signal", "pidfile", "name", "port", "count", "percent")
+    keys: ClassVar[tuple[str, ...]] = ("signal", "pidfile", "process_name", "port", "count", "percent")
 
     def parse(self, node: Node, ctx: ParseContext) -> FaultParams | None:
         m = node.mapping(self.keys)
         if m is None:
             return None
-        selectors = [k for k in ("pidfile", "name", "port") if k in m]
+        selectors = [k for k in ("pidfile", "process_name", "port") if k in m]
         if len(selectors) != 1:
-            node.error("give exactly one of 'pidfile', 'name' or 'port' to find the processes")
+            node.error("give exactly one of 'pidfile', 'process_name' or 'port' to find the processes")
             return None
         if "count" in m and "percent" in m:
             node.error("give 'count' or 'percent', not both")
@@ -350,8 +350,8 @@ class ProcessKill(FaultKind):
         port = None
         if "pidfile" in m and (text := m["pidfile"].str()) is not None:
             pidfile = str(Path(ctx.base_dir, text).resolve()) if not os.path.isabs(text) else text
-        if "name" in m:
-            name = m["name"].str()
+        if "process_name" in m:
+            name = m["process_name"].str()
         if "port" in m:
             port = m["port"].int(min=1, max=65535)
         count = m["count"].int(min=1) if "count" in m else None

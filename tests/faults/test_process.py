@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -71,6 +72,14 @@ def _wait_for(check: Callable[[], object]) -> object:
             return value
         time.sleep(0.02)
     raise AssertionError(f"condition not met within {WAIT_S}s")
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
 
 
 def _state(pid: int) -> str:
@@ -299,13 +308,14 @@ def test_supervisor_restarts_a_killed_child_observed_by_a_probe(tmp_path: Path) 
     try:
         pidfile = state / "pay-0.pid"
         first = int(str(_wait_for(lambda: pidfile.exists() and pidfile.read_text().strip())))
+        _wait_for(lambda: _answers(f"http://127.0.0.1:{port}/health"))  # steady before the baseline
         exp_file = tmp_path / "kill.yaml"
         exp_file.write_text(
             f"title: supervised replica\nregions: {{local: {{base_url: 'http://127.0.0.1:{port}'}}}}\n"
             "steady_state:\n  probes:\n"
             "    - {name: health, http: {url: /health, timeout: 1s}, every: 100ms,\n"
-            "       tolerance: {success_ratio: '>= 0.99'}, during: ignore, after: {recover_within: 4s, streak: 3}}\n"
-            "phases: {baseline: 1s, fault: 2s, recovery: 4s}\n"
+            "       tolerance: {success_ratio: '>= 0.99'}, during: ignore, after: {recover_within: 8s, streak: 3}}\n"
+            "phases: {baseline: 1s, fault: 2s, recovery: 8s}\n"
             f"method:\n  - {{fault: process.kill, signal: KILL, pidfile: {pidfile}}}\n"
         )
         out = tmp_path / "out"
