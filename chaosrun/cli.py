@@ -306,6 +306,50 @@ def _write_reports(journal_path: Path, state_dir: Path) -> None:
 
 
 @cli.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/demo", show_default=True)
+@click.option(
+    "--state-dir", type=click.Path(file_okay=False), help="Ledger and history folder (default XDG state dir)."
+)
+@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Override a variable (e.g. fault=4s).")
+@click.option("--only", multiple=True, metavar="NAME", help="Run only these demo experiments (repeatable).")
+@click.option("--attach", is_flag=True, help="Use a demo system that is already running (docker-compose.yml).")
+def demo(out_dir: str, state_dir: str | None, variables: tuple[str, ...], only: tuple[str, ...], attach: bool) -> None:
+    """The whole loop in one command, offline: Toxiproxy + a 3-region storefront, four faults, reports.
+
+    \b
+    1. latency on us-east payments: held (timeouts, retries, failover)
+    2. the same on a fragile storefront: deviated
+    3. eu-west payments down: held
+    4. a storefront replica killed: held (its supervisor restarts it)
+    Exit 0 when every experiment ended as designed, 1 when one did not, 3 when interrupted,
+    4 when the demo system could not start. Everything started is stopped, also on Ctrl-C.
+    """
+    from .demo import DEMOS, run_demo
+    from .engine import install_interrupt_handlers
+
+    install_interrupt_handlers()
+    known = {d.name for d in DEMOS}
+    try:
+        values = _parse_vars(variables)
+        unknown = [n for n in only if n not in known]
+        if unknown:
+            raise InvalidInput(f"--only {unknown[0]!r}: no such demo; choose from {', '.join(sorted(known))}")
+    except ChaosrunError as exc:
+        _fail(exc)
+    code = _run_async(
+        run_demo(
+            out_root=Path(out_dir),
+            state_dir=_state_dir(state_dir),
+            echo=lambda s: click.echo(s),
+            variables=values,
+            only=only,
+            attach=attach,
+        )
+    )
+    sys.exit(code)
+
+
+@cli.command()
 @click.argument("journal", type=click.Path())
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False), help="HTML file (default report.html next to the journal)."

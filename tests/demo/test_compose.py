@@ -109,7 +109,7 @@ def test_replica_kill_targets_the_storefront_whose_pid_namespace_chaosrun_shares
 def test_chaosrun_service_runs_the_demo_into_the_mounted_reports() -> None:
     svc = SERVICES["chaosrun"]
     argv = [str(a) for a in svc["command"]]
-    assert argv[:4] == ["python", "-m", "chaosrun.demo", "--attach"]
+    assert argv[:3] == ["chaosrun", "demo", "--attach"]
     mounts = dict(v.split(":", 1) for v in svc["volumes"])
     assert mounts["./reports"] == "/reports" and _option(argv, "--out").startswith("/reports/")
     assert set(svc["depends_on"]) >= {"toxiproxy", *(f"storefront-{r}" for r in REGIONS), "storefront-fragile"}

@@ -29,11 +29,8 @@ pytestmark = [pytest.mark.toxiproxy, pytest.mark.slow]
 
 
 def _demo_command(tmp_path: Path, *extra: str) -> list[str]:
-    """`chaosrun demo` once the CLI has it; until then the package entry point (same options)."""
-    wired = subprocess.run(
-        [sys.executable, "-m", "chaosrun", "demo", "--help"], capture_output=True, timeout=60, cwd=ROOT
-    )
-    entry = ["-m", "chaosrun", "demo"] if wired.returncode == 0 else ["-m", "chaosrun.demo"]
+    """`chaosrun demo` as a real subprocess, with short phases."""
+    entry = ["-m", "chaosrun", "demo"]
     options = ["--out", str(tmp_path / "reports"), "--state-dir", str(tmp_path / "state")]
     return [sys.executable, *entry, *options, *[a for v in SHORT for a in ("--var", v)], *extra]
 
