@@ -23,10 +23,15 @@ from .errors import ChaosrunError, InvalidInput
 
 if TYPE_CHECKING:
     from .model import Experiment
+    from .settings import Settings
 
 __all__ = ["main"]
 
 T = TypeVar("T")
+SETTINGS_HELP = (
+    "Site settings (caps for every experiment, servers for `stop`); default $CHAOSRUN_SETTINGS or "
+    "~/.config/chaosrun/settings.yaml when present."
+)
 EXIT_HELP = """\b
 Exit codes:
   0  hypothesis held in every phase and region
@@ -126,6 +131,7 @@ def schema() -> None:
 )
 @click.option("--min-score", type=click.IntRange(0, 100), help="CI gate: exit 1 when the resilience score is lower.")
 @click.option("--no-report", is_flag=True, help="Write only the journal (no HTML, JUnit or summary).")
+@click.option("--settings", "settings_file", type=click.Path(dir_okay=False), help=SETTINGS_HELP)
 def run(
     file: str,
     out_dir: str | None,
@@ -134,17 +140,21 @@ def run(
     state_dir: str | None,
     min_score: int | None,
     no_report: bool,
+    settings_file: str | None,
 ) -> None:
     """Run an experiment: baseline, fault, recovery; Ctrl-C rolls back."""
     from .engine import install_interrupt_handlers
     from .loader import load_experiment
+    from .settings import load_settings, settings_path
 
     install_interrupt_handlers()
     try:
         exp = load_experiment(file, variables=_parse_vars(variables))
+        settings = load_settings(settings_path(settings_file))
         code = _run_async(
             run_experiment(
                 exp,
+                settings=settings,
                 out_dir=Path(out_dir) if out_dir else None,
                 dry_run=dry_run,
                 state_dir=_state_dir(state_dir),
@@ -204,6 +214,7 @@ def default_out_dir(exp: Experiment) -> Path:
 async def run_experiment(
     exp: Experiment,
     *,
+    settings: Settings | None = None,
     out_dir: Path | None,
     dry_run: bool,
     state_dir: Path,
@@ -222,13 +233,15 @@ async def run_experiment(
     from .progress import Progress
     from .result import EXIT_CODES
     from .secret import resolve_secrets
+    from .settings import stricter
 
     secrets = resolve_secrets(exp)
     run_id = new_run_id()
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
     async with aiohttp.ClientSession(connector=connector, headers={"User-Agent": f"chaosrun/{__version__}"}) as http:
         ctx = FaultContext(run_id=run_id, experiment=exp, http=http)
-        plan = await build_plan(exp, ctx)
+        caps = exp.caps if settings is None else stricter(exp.caps, settings.caps)
+        plan = await build_plan(exp, ctx, caps)
         if dry_run:
             echo(format_plan(plan))
             echo("dry run: nothing was touched")

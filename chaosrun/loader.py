@@ -52,7 +52,7 @@ from .model import (
 from .node import MAX_BYTES, Document, Node, compose
 from .units import Bound, format_duration
 
-__all__ = ["COMMON_FAULT_KEYS", "DEFAULT_TOXIPROXY_URL", "load_experiment", "load_text"]
+__all__ = ["COMMON_FAULT_KEYS", "DEFAULT_TOXIPROXY_URL", "load_experiment", "load_text", "parse_caps"]
 
 COMMON_FAULT_KEYS = ("fault", "name", "start", "duration")
 DEFAULT_TOXIPROXY_URL = "http://127.0.0.1:8474"
@@ -108,6 +108,11 @@ def load_experiment(
     if isinstance(text, Issue):
         raise ValidationFailed([text])
     return load_text(text, file=file, variables=variables, environ=environ)
+
+
+def parse_caps(node: Node) -> Caps:
+    """A `caps:` mapping outside an experiment (the settings file); problems go to node.doc."""
+    return _Parser(node.doc, ".").caps(node, None)
 
 
 def load_text(
@@ -853,13 +858,14 @@ class _Parser:
         known = tuple(ToxiproxyServer(name=n, url=u) for n, u in servers.items() if u is not None)
         return known, tuple(proxies)
 
-    def caps(self, node: Node, proxies: tuple[ToxiproxyProxy, ...]) -> Caps:
+    def caps(self, node: Node, proxies: tuple[ToxiproxyProxy, ...] | None) -> Caps:
+        """`caps:`; proxy names are checked against `proxies` when known (not in a settings file)."""
         f = node.mapping(CAPS_KEYS)
         if f is None:
             return Caps()
         fields = [f]
-        names = [p.name for p in proxies]
-        allowed = f.get("allowed_proxies")
+        names = [p.name for p in proxies or ()]
+        allowed = f.get("allowed_proxies") if proxies is not None else None
         for item in (allowed.items() or []) if allowed is not None and allowed.is_sequence else []:
             name = item.str()
             if name is not None and name not in names:

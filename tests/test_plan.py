@@ -129,3 +129,48 @@ def test_a_second_live_run_on_the_same_proxy_is_refused(
     finally:
         first.proc.terminate()
         first.wait()
+
+
+def test_site_settings_caps_apply_on_top_of_the_experiment(tmp_path: Path) -> None:
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("caps: {max_targets: 1}\ntoxiproxy: [http://127.0.0.1:8474]\n")
+    proc = chaosrun("run", str(write(tmp_path, "caps: {max_targets: 5}")), "--settings", str(settings), tmp=tmp_path)
+    assert proc.returncode == 2
+    assert "touches 2 targets but caps.max_targets is 1" in proc.stderr
+    env_proc = subprocess.run(
+        [sys.executable, "-m", "chaosrun", "run", str(write(tmp_path)), "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+        env={**os.environ, "CHAOSRUN_STATE_DIR": str(tmp_path / "state"), "CHAOSRUN_SETTINGS": str(settings)},
+    )
+    assert env_proc.returncode == 2 and "caps.max_targets is 1" in env_proc.stderr
+
+
+def test_a_bad_settings_file_is_a_located_error(tmp_path: Path) -> None:
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("caps:\n  max_targts: 1\n")
+    proc = chaosrun("run", str(write(tmp_path)), "--settings", str(settings), "--dry-run", tmp=tmp_path)
+    assert proc.returncode == 2
+    assert "settings.yaml:2:3: caps.max_targts: unknown key 'max_targts'; did you mean 'max_targets'?" in proc.stderr
+
+
+def test_stricter_caps_take_the_tighter_of_each_limit() -> None:
+    from chaosrun.model import Caps
+    from chaosrun.settings import stricter
+
+    merged = stricter(
+        Caps(max_targets=3, max_fault_duration_s=60, allowed_proxies=("a", "b")),
+        Caps(max_targets=5, max_targets_percent=50, allowed_proxies=("b", "c"), allowed_namespaces=("x",)),
+    )
+    assert merged == Caps(
+        max_targets=3,
+        max_targets_percent=50,
+        max_fault_duration_s=60,
+        allowed_proxies=("b",),
+        allowed_namespaces=("x",),
+    )
+    disjoint = stricter(Caps(allowed_proxies=("a",)), Caps(allowed_proxies=("b",)))
+    assert disjoint.allowed_proxies and "a" not in disjoint.allowed_proxies and "b" not in disjoint.allowed_proxies
