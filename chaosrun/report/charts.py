@@ -10,7 +10,8 @@ from __future__ import annotations
 import html
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -57,11 +58,16 @@ def _clock(seconds: float, _pos: object = None) -> str:
     return f"{sign}{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{sign}{s // 60}:{s % 60:02d}"
 
 
-def _svg(fig: Figure, chart_id: str, title: str, desc: str) -> str:
-    """The figure as an inline <svg>: ids prefixed, no XML prolog, no namespace URLs, titled."""
+def _svg(fig: Figure, chart_id: str, title: str, desc: str, tooltips: Mapping[str, str] | None = None) -> str:
+    """The figure as an inline <svg>: ids prefixed, no XML prolog, no namespace URLs, titled.
+
+    `tooltips`: gid of an artist -> text shown when pointing at it (an SVG <title>).
+    """
     buf = io.StringIO()
     fig.savefig(buf, format="svg", dpi=110, metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
     text = buf.getvalue()
+    for gid, tip in (tooltips or {}).items():
+        text = text.replace(f'<g id="{gid}">', f'<g id="{gid}"><title>{html.escape(tip)}</title>', 1)
     text = re.sub(r"<metadata>.*?</metadata>\s*", "", text[text.index("<svg") :], flags=re.S)
     text = text.replace("xlink:href=", "href=")
     ids = set(re.findall(r'\sid="([^"]+)"', text))
@@ -87,37 +93,153 @@ def _bucket_width(end_s: float, series: Sequence[Series]) -> float:
     return max(end_s / MAX_BUCKETS, 15.0 / density if density else 1.0, 0.5)
 
 
-def _phases_and_faults(axes: Sequence[Axes], lane: Axes, journal: Journal, region: str, end_s: float) -> list[str]:
-    """Shade phases and fault windows, mark guardrail trips and rollbacks; returns what was drawn."""
+@dataclass(frozen=True, slots=True)
+class _LaneItem:
+    """A fault bar or an event mark in the lane above the charts, placed in a row that no other item overlaps."""
+
+    lo: float
+    hi: float  # == lo for a mark
+    label: str  # as drawn (may be truncated)
+    full: str  # the whole label, shown as a tooltip
+    x: float
+    ha: str
+    colour: str
+    style: str  # line style of a mark; "" for a fault bar
+    note: str = ""  # said after the label in the description and the tooltip
+    row: int = 0
+
+
+_LABEL_PT = 7.5
+_CHAR_PT = 0.62 * _LABEL_PT  # a DejaVu Sans character is about 0.6 em wide
+_AXES_PT = 10 * 72 * (0.985 - 0.075)  # the axes' width in points (figure 10 in wide)
+_ROW_IN = 0.2  # height of one lane row in inches
+
+
+def _fit(text: str, width: float, per_char: float) -> str:
+    """`text` cut with an ellipsis to fit `width` (data units); '' when not even one character fits."""
+    chars = int(width / per_char)
+    if len(text) <= chars:
+        return text
+    return text[: chars - 1] + "…" if chars >= 2 else ""
+
+
+def _place(occupied: list[list[tuple[float, float]]], span: tuple[float, float], gap: float) -> int:
+    """The first row where `span` overlaps nothing; taken."""
+    lo, hi = span
+    for row, spans in enumerate(occupied):
+        if all(hi + gap <= a or lo >= b + gap for a, b in spans):
+            spans.append(span)
+            return row
+    occupied.append([span])
+    return len(occupied) - 1
+
+
+def _lane_items(journal: Journal, region: str, end_s: float) -> tuple[list[_LaneItem], list[_LaneItem]]:
+    """Fault windows and marks (guardrail trips, rollbacks) of a region, each given a row of its own kind.
+
+    Set-up entries (infrastructure chaosrun creates before the baseline) are not fault windows: not drawn.
+    Labels are placed inside a bar when they fit, else beside it, cut to at most half the chart.
+    """
+    per_char = _CHAR_PT * end_s / _AXES_PT
+    pad = 2 * per_char
+    widest = end_s * 0.5
+    faults: list[_LaneItem] = []
+    occupied: list[list[tuple[float, float]]] = []
+    chosen = [f for f in journal.faults if not f.setup and f.applied_s is not None and f.region in (None, region)]
+    for f in sorted(chosen, key=lambda f: f.applied_s or 0.0):
+        lo = f.applied_s or 0.0
+        hi = f.removed_s if f.removed_s is not None else end_s
+        full = f"fault: {f.name}"
+        note = "" if f.removed_s is not None else " (no undo recorded)"
+        if len(full) * per_char + pad <= hi - lo:
+            item = _LaneItem(lo, hi, full, full, (lo + hi) / 2, "center", "#f59e0b", "", note)
+            span = (lo, hi)
+        else:
+            label = _fit(full, widest, per_char)
+            width = len(label) * per_char + pad
+            if lo + width <= end_s:
+                item = _LaneItem(lo, hi, label, full, lo + pad / 2, "left", "#f59e0b", "", note)
+                span = (lo, max(hi, lo + width))
+            else:
+                item = _LaneItem(lo, hi, label, full, hi - pad / 2, "right", "#f59e0b", "", note)
+                span = (min(lo, hi - width), hi)
+        faults.append(replace(item, row=_place(occupied, span, per_char)))
+    marks: list[_LaneItem] = []
+    occupied = []
+    raw: list[tuple[float, str, str, str]] = [
+        (g.t, f"⚠ guardrail {g.name}", "#b91c1c", "-")
+        for g in journal.guardrails
+        if g.tripped and g.t is not None and g.region in (None, region)
+    ]
+    raw += [(r.t, f"↺ rollback {r.name}" + ("" if r.ok else " (failed)"), "#6d28d9", ":")
+            for r in journal.rollbacks if r.t is not None]  # fmt: skip
+    for t, full, colour, style in sorted(raw, key=lambda m: m[0]):
+        label = _fit(full, widest, per_char)
+        width = len(label) * per_char + pad
+        if t + width <= end_s:
+            item, span = _LaneItem(t, t, label, full, t + pad / 2, "left", colour, style), (t, t + width)
+        else:
+            item, span = _LaneItem(t, t, label, full, t - pad / 2, "right", colour, style), (t - width, t)
+        marks.append(replace(item, row=_place(occupied, span, per_char)))
+    return faults, marks
+
+
+def _lane_rows(faults: Sequence[_LaneItem], marks: Sequence[_LaneItem]) -> tuple[int, int]:
+    return (max((f.row for f in faults), default=-1) + 1, max((m.row for m in marks), default=-1) + 1)
+
+
+def _phases_and_faults(
+    axes: Sequence[Axes],
+    lane: Axes,
+    journal: Journal,
+    end_s: float,
+    lane_items: tuple[list[_LaneItem], list[_LaneItem]],
+    tooltips: dict[str, str],
+) -> list[str]:
+    """Shade phases and fault windows, mark guardrail trips and rollbacks; returns what was drawn.
+
+    The lane above the charts has a row of phases, then a row per overlapping fault, then a row
+    per overlapping mark label: labels never collide. Each fault and mark gets a tooltip.
+    """
+    faults, marks = lane_items
+    fault_rows, mark_rows = _lane_rows(faults, marks)
+    rows = 1 + fault_rows + mark_rows
+
+    def bottom(row: int) -> float:  # row 0 is the top one
+        return rows - row - 1
+
     drawn = []
     for name, lo, hi in journal.phase_bounds():
         hi = min(hi, end_s)
         colour = PHASE_COLOURS.get(name, "#eeeeee")
         for ax in axes:
             ax.axvspan(lo, hi, color=colour, alpha=0.45, lw=0, zorder=0)
-        lane.broken_barh([(lo, hi - lo)], (2.1, 0.8), facecolors=colour, edgecolor="#ffffff", lw=1)
-        lane.text((lo + hi) / 2, 2.5, name, ha="center", va="center", fontsize=8, color="#1f2933", clip_on=True)
+        lane.broken_barh([(lo, hi - lo)], (bottom(0) + 0.1, 0.8), facecolors=colour, edgecolor="#ffffff", lw=1)
+        lane.text((lo + hi) / 2, bottom(0) + 0.5, name, ha="center", va="center", fontsize=8, color="#1f2933",
+                  clip_on=True)  # fmt: skip
         drawn.append(f"{name} phase {_clock(lo)}–{_clock(hi)}")
-    faults = [f for f in journal.faults if f.applied_s is not None and f.region in (None, region)]
-    for f in faults:
-        lo = f.applied_s or 0.0
-        hi = f.removed_s if f.removed_s is not None else end_s
+    for i, f in enumerate(faults):
+        y = bottom(1 + f.row)
         for ax in axes:
-            ax.axvspan(lo, hi, facecolor="none", edgecolor="#c2410c", hatch="////", lw=0, alpha=0.35, zorder=0.5)
-        lane.broken_barh([(lo, hi - lo)], (1.15, 0.7), facecolors="#f59e0b", edgecolor="#b45309", lw=0.8)
-        lane.text(lo + (hi - lo) / 2, 1.5, f"fault: {f.name}", ha="center", va="center", fontsize=7.5, clip_on=True)
-        undo = "" if f.removed_s is not None else " (no undo recorded)"
-        drawn.append(f"fault {f.name} {_clock(lo)}–{_clock(hi)}{undo}")
-    marks = [(g.t, f"⚠ guardrail {g.name}", "#b91c1c", "-") for g in journal.guardrails
-             if g.tripped and g.t is not None and g.region in (None, region)]  # fmt: skip
-    marks += [(r.t, f"↺ rollback {r.name}" + ("" if r.ok else " (failed)"), "#6d28d9", ":")
-              for r in journal.rollbacks if r.t is not None]  # fmt: skip
-    for i, (t, label, colour, style) in enumerate(marks):
+            ax.axvspan(f.lo, f.hi, facecolor="none", edgecolor="#c2410c", hatch="////", lw=0, alpha=0.35, zorder=0.5)
+        bar = lane.broken_barh([(f.lo, f.hi - f.lo)], (y + 0.15, 0.7), facecolors=f.colour, edgecolor="#b45309", lw=0.8)
+        text = lane.text(f.x, y + 0.5, f.label, ha=f.ha, va="center", fontsize=_LABEL_PT, clip_on=True)
+        what = f"{f.full} {_clock(f.lo)}–{_clock(f.hi)}{f.note}"
+        for kind, artist in (("bar", bar), ("label", text)):
+            gid = f"lane-fault{i}-{kind}"
+            artist.set_gid(gid)
+            tooltips[gid] = what
+        drawn.append(what)
+    for i, m in enumerate(marks):
         for ax in (*axes, lane):
-            ax.axvline(t, color=colour, lw=1.1, ls=style, zorder=3)
-        lane.text(t, 0.45 - 0.0 * i, f" {label}", color=colour, fontsize=7.5, va="center", ha="left", clip_on=True)
-        drawn.append(f"{label} at {_clock(t or 0.0)}")
-    lane.set_ylim(0, 3)
+            ax.axvline(m.lo, color=m.colour, lw=1.1, ls=m.style, zorder=3)
+        y = bottom(1 + fault_rows + m.row)
+        text = lane.text(m.x, y + 0.5, m.label, color=m.colour, fontsize=_LABEL_PT, va="center", ha=m.ha, clip_on=True)
+        what = f"{m.full} at {_clock(m.lo)}"
+        text.set_gid(f"lane-mark{i}")
+        tooltips[f"lane-mark{i}"] = what
+        drawn.append(what)
+    lane.set_ylim(0, rows)
     lane.set_yticks([])
     lane.spines["left"].set_visible(False)
     lane.spines["bottom"].set_visible(False)
@@ -130,10 +252,15 @@ def timeline_svg(journal: Journal, region: str, *, chart_id: str) -> str:
     series = [s for s in journal.series if s.region == region]
     end_s = max(journal.end_s, 1.0)
     width = _bucket_width(end_s, series)
+    lane_items = _lane_items(journal, region, end_s)
+    rows = 1 + sum(_lane_rows(*lane_items))
+    height = 5.4 + _ROW_IN * (rows - 3)  # 5.4 in with three lane rows; every row adds its height
+    tooltips: dict[str, str] = {}
     with rc_context(_RC):
-        fig = Figure(figsize=(10, 5.4))  # a fixed layout: constrained layout costs ~0.2 s per chart
-        fig.subplots_adjust(left=0.075, right=0.985, top=0.985, bottom=0.16, hspace=0.12)
-        lane, lat_ax, err_ax = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [0.6, 2.6, 1.1]})
+        fig = Figure(figsize=(10, height))  # a fixed layout: constrained layout costs ~0.2 s per chart
+        fig.subplots_adjust(left=0.075, right=0.985, top=1 - 0.081 / height, bottom=0.864 / height, hspace=0.12)
+        ratios = [_ROW_IN * rows, 2.6, 1.1]
+        lane, lat_ax, err_ax = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": ratios})
         handles: list[Line2D | Patch] = []
         worst_p95 = 0.0
         worst_err = 0.0
@@ -153,7 +280,7 @@ def timeline_svg(journal: Journal, region: str, *, chart_id: str) -> str:
             p95 = b.quantiles[0.95]
             worst_p95 = max(worst_p95, float(np.nanmax(p95)) if np.isfinite(p95).any() else 0.0)
             worst_err = max(worst_err, float(b.error_rate.max()) if len(b.error_rate) else 0.0)
-        drawn = _phases_and_faults((lat_ax, err_ax), lane, journal, region, end_s)
+        drawn = _phases_and_faults((lat_ax, err_ax), lane, journal, end_s, lane_items, tooltips)
         measured = [np.asarray(s.latency_ms, dtype=float) for s in series]
         positive = np.concatenate(measured) if measured else np.empty(0)
         positive = positive[positive > 0] if len(positive) else positive
@@ -174,15 +301,17 @@ def timeline_svg(journal: Journal, region: str, *, chart_id: str) -> str:
             ax.grid(True, axis="y")
         if not series:
             lat_ax.text(0.5, 0.5, "no samples", transform=lat_ax.transAxes, ha="center", color="#6b7280")
-        handles += [Line2D([], [], color="#6b7280", marker="o", ls="", ms=3, alpha=0.5, label="samples (downsampled)"),
-                    Patch(facecolor="none", edgecolor="#c2410c", hatch="////", label="fault window")]  # fmt: skip
+        dots = Line2D([], [], color="#6b7280", marker="o", ls="", ms=3, alpha=0.5, label="samples (downsampled)")
+        handles.append(dots)
+        if lane_items[0]:
+            handles.append(Patch(facecolor="none", edgecolor="#c2410c", hatch="////", label="fault window"))
         fig.legend(handles=handles, loc="lower center", ncols=min(6, len(handles)), frameon=False, fontsize=7.5)
         probes = ", ".join(dict.fromkeys(s.probe for s in series)) or "no probes"
         desc = (
             f"Latency and error rate of {probes} in {region} over {_clock(end_s)}; worst p95 {worst_p95:.0f} ms, "
             f"worst error rate {worst_err * 100:.1f}% per {width:g}s bucket. " + "; ".join(drawn)
         )
-        return _svg(fig, chart_id, f"Timeline of region {region}", desc)
+        return _svg(fig, chart_id, f"Timeline of region {region}", desc, tooltips)
 
 
 _TREND_MARKERS = {"held": "o", "deviated": "X", "not_steady": "s", "aborted": "v", "error": "D",

@@ -51,8 +51,13 @@ def ratio(value: float | None) -> str:
 
 
 def seconds(value: float | None) -> str:
+    """A short time for people: '0 s', '46 ms' (under a second), '1.4 s', '2m 5s'; '–' when unknown."""
     if value is None or math.isnan(value):
         return "–"
+    if value <= 0:
+        return "0 s"
+    if value < 0.9995:
+        return f"{value * 1000:.0f} ms"
     return f"{value:.1f} s" if value < 100 else duration(value)
 
 

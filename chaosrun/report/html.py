@@ -7,6 +7,7 @@ SVG; every user-provided string goes through `_e` (html.escape) exactly once.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from html import escape
 from importlib.resources import files
@@ -16,13 +17,22 @@ from typing import TYPE_CHECKING
 from . import fmt
 from .charts import timeline_svg, trend_svg
 from .data import FaultRecord, Journal
-from .results import ErrorRow, ProbeRow, RegionFigure, error_rows, probe_rows, region_figures, verdict_word
+from .results import (
+    ErrorRow,
+    ProbeRow,
+    RegionFigure,
+    error_rows,
+    probe_rows,
+    recovery_result,
+    region_figures,
+    verdict_word,
+)
 from .score import PHASE_WEIGHTS, RECOVERY_ZERO_AT, STATUS_CAPS, Score, score_journal
 
 if TYPE_CHECKING:
     from ..history import RunSummary
 
-__all__ = ["CSP", "render_html"]
+__all__ = ["CSP", "render_html", "verdict_reason"]
 
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'none'; "
@@ -88,6 +98,26 @@ def _empty(text: str) -> str:
     return f'<p class="empty">{_e(text)}</p>'
 
 
+_FILLER = frozenset({"a", "an", "and", "at", "by", "every", "for", "in", "of", "on", "or", "the", "was", "judged"})
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[\w-]+", text.lower()) if w not in _FILLER}
+
+
+def verdict_reason(journal: Journal) -> str:
+    """The journal's `reason` when it says more than the verdict's meaning; '' otherwise.
+
+    A held run shows one sentence, the meaning. Otherwise the reason names what the meaning
+    cannot (probe, region, guardrail, error) and is shown, unless its words are the meaning's.
+    """
+    reason = journal.reason.strip()
+    if not reason or journal.status == "held":
+        return ""
+    meaning = fmt.STATUS_TEXT[journal.status][2]
+    return "" if _words(reason) <= _words(meaning) else reason
+
+
 def _header(journal: Journal, score: Score) -> str:
     icon, words, meaning = fmt.STATUS_TEXT[journal.status]
     exp = journal.experiment
@@ -124,7 +154,7 @@ def _header(journal: Journal, score: Score) -> str:
 <span class="verdict-icon" aria-hidden="true">{icon}</span>
 <div><p class="verdict-label">Verdict</p><p class="verdict-word">{_e(words)}</p>
 <p class="verdict-meaning">{_e(meaning)}</p>
-{f'<p class="verdict-reason">{_e(journal.reason)}</p>' if journal.reason else ""}</div>
+{f'<p class="verdict-reason">{_e(reason)}</p>' if (reason := verdict_reason(journal)) else ""}</div>
 </div>
 <a class="score-card" href="#score" aria-label="Resilience score {score.value} out of 100">
 <span class="ring" style="--p:{score.value}"><span class="ring-value">{score.value}</span></span>
@@ -158,7 +188,8 @@ so it can never exceed 100.</p>
 <ul><li><strong>Steady state</strong>: the weighted share of judged verdicts (probe × region × phase) that held;
 phase weights {_e(weights)}: holding up under the fault and coming back count double.</li>
 <li><strong>Recovery</strong>: per probe and region, full credit within the objective, falling linearly to 0 at
-{RECOVERY_ZERO_AT:g}× the objective; 0 if it never recovered.</li>
+{RECOVERY_ZERO_AT:g}× the objective; 0 if it never recovered. A probe without a recovery objective is not counted
+(its recovery phase still is, in the steady state).</li>
 <li>A part with nothing to judge is left out and the other carries its weight.</li>
 <li><strong>Cap by status</strong>: {_e(caps)}.</li></ul></div>"""
     return _section("score", "Resilience score", body)
@@ -177,14 +208,17 @@ def _timeline(journal: Journal, figures: Sequence[RegionFigure]) -> str:
             else _e(region)
         )
         parts.append(
-            f'<figure class="chart-figure"><h3>{_e(region)}</h3>{svg}<figcaption>{caption}</figcaption></figure>'
+            f'<figure class="chart-figure"><h3>{_e(region)}</h3><div class="chart-scroll">{svg}</div>'
+            f"<figcaption>{caption}</figcaption></figure>"
         )
     key = (
         '<p class="lead">Solid lines: p50; dashed: p95 (per time bucket); dots: raw samples, downsampled for drawing '
         "(statistics in the tables use every sample). Shading: the baseline, fault and recovery phases; hatching: "
         "fault windows; red line: guardrail trip; purple dotted line: rollback.</p>"
     )
-    return _section("timeline", "Timeline per region", key + ("".join(parts) or _empty("No samples were recorded.")))
+    hint = '<p class="scroll-hint small muted">The charts are wide: scroll them sideways.</p>' if parts else ""
+    body = key + hint + ("".join(parts) or _empty("No samples were recorded."))
+    return _section("timeline", "Timeline per region", body)
 
 
 def _results(rows: Sequence[ProbeRow]) -> str:
@@ -208,29 +242,35 @@ def _results(rows: Sequence[ProbeRow]) -> str:
 def _recovery(journal: Journal) -> str:
     rows = []
     for r in journal.recovery:
-        scale = RECOVERY_ZERO_AT * (r.objective_s or r.recovery_s or 1.0)
-        width = 100.0 if r.recovery_s is None else min(100.0, r.recovery_s / scale * 100)
-        met = r.met if r.met is not None else (r.recovery_s is not None and r.recovery_s <= (r.objective_s or 0))
-        result = (
-            _badge("held", "✓", "met")
-            if met
-            else _badge("deviated", "✗", "never recovered" if r.recovery_s is None else "missed")
-        )
-        goal = f'<span class="goal" style="left:{100 / RECOVERY_ZERO_AT:.1f}%"></span>' if r.objective_s else ""
-        fill = f'<span class="fill {"ok" if met else "late"}" style="width:{width:.1f}%"></span>'
-        bar = f'<span class="bar" aria-hidden="true">{fill}{goal}</span>'
+        kind, words = recovery_result(r)
+        if kind == "none":
+            result = _badge("not-judged", "–", words)
+            bar = '<span class="muted">–</span>'
+        else:
+            result = _badge("held", "✓", words) if kind == "met" else _badge("deviated", "✗", words)
+            scale = RECOVERY_ZERO_AT * (r.objective_s or 1.0)
+            width = 100.0 if r.recovery_s is None else min(100.0, r.recovery_s / scale * 100)
+            goal = f'<span class="goal" style="left:{100 / RECOVERY_ZERO_AT:.1f}%"></span>'
+            fill = f'<span class="fill {"ok" if kind == "met" else "late"}" style="width:{width:.1f}%"></span>'
+            bar = f'<span class="bar" aria-hidden="true">{fill}{goal}</span>'
         rows.append([_e(r.region), _e(r.probe), fmt.seconds(r.recovery_s), fmt.seconds(r.objective_s), bar, result])
     body = (
         _table(
             "Time to recover after the fault was removed",
             ["Region", "Probe", "Recovered in", "Objective", "Against objective", "Result"],
             rows,
+            cls="recovery",
         )
         if rows
         else _empty(
             "No recovery was measured (the run did not reach the recovery phase, or no probe has an objective)."
         )
     )
+    if any(r.objective_s is None for r in journal.recovery):
+        body += (
+            '<p class="small muted">No objective: the probe has no <code>recover_within</code>; its recovery time is '
+            "shown for information, the recovery phase is judged whole, and the score does not count it.</p>"
+        )
     return _section("recovery", "Recovery time per region", body)
 
 
@@ -247,15 +287,26 @@ def _undo(f: FaultRecord) -> str:
 
 
 def _faults(journal: Journal) -> str:
-    rows = []
+    headers = ["Fault", "Kind", "Target", "Region", "What", "Injected", "Removed", "Undo"]
+    tables: dict[bool, list[list[str]]] = {False: [], True: []}  # setup? -> rows
     for f in journal.faults:
         what = _e(f.description or "–") + ("".join(f'<br><span class="small muted">{_e(u)}</span>' for u in f.updates))
-        if f.setup:
-            what += ' <span class="small muted">(setup)</span>'
-        rows.append([_e(f.name), _e(f.kind), f"<code>{_e(f.target)}</code>", _e(f.region or "all"), what,
-                     _at(journal, f.applied_s), _at(journal, f.removed_s), _undo(f)])  # fmt: skip
-    headers = ["Fault", "Kind", "Target", "Region", "What", "Injected", "Removed", "Undo"]
-    return _section("faults", "Faults", _table("Faults injected", headers, rows) if rows else _empty("No faults."))
+        tables[f.setup].append([_e(f.name), _e(f.kind), f"<code>{_e(f.target)}</code>", _e(f.region or "all"), what,
+                                _at(journal, f.applied_s), _at(journal, f.removed_s), _undo(f)])  # fmt: skip
+    body = (
+        _table("Faults injected", headers, tables[False], cls="faults")
+        if tables[False]
+        else _empty("No faults were injected.")
+    )
+    if tables[True]:
+        body += (
+            '<div class="setup"><h3>Set-up (created by chaosrun, removed after the run)</h3>'
+            '<p class="small muted">Infrastructure the faults need (a proxy, say), created before the baseline: '
+            "not a fault, not drawn as a fault window.</p>"
+            + _table("Set-up entries", headers, tables[True], cls="faults")
+            + "</div>"
+        )
+    return _section("faults", "Faults", body)
 
 
 def _rollbacks(journal: Journal) -> str:

@@ -7,10 +7,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import PHASE_ORDER, Journal, Series
+from .data import PHASE_ORDER, Journal, Recovery, Series
 from .stats import SampleStats, summarize
 
-__all__ = ["ErrorRow", "ProbeRow", "RegionFigure", "error_rows", "probe_rows", "region_figures", "verdict_word"]
+__all__ = [
+    "ErrorRow",
+    "ProbeRow",
+    "RegionFigure",
+    "error_rows",
+    "probe_rows",
+    "recovery_result",
+    "region_figures",
+    "verdict_word",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,6 +56,19 @@ class RegionFigure:
     success_ratio: float | None
     p95_ms: float | None  # over every sample of the region, all phases and probes
     recovery_s: float | None  # the slowest probe's recovery; None when not measured or never
+
+
+def recovery_result(r: Recovery) -> tuple[str, str]:
+    """(kind, words) of a recovery row, the same in every report.
+
+    kind: "met", "missed" (late or never recovered) or "none" (no objective: neutral, not scored).
+    """
+    if r.objective_s is None:
+        return "none", "no objective" if r.recovery_s is not None else "did not recover (no objective)"
+    if r.recovery_s is None:
+        return "missed", "never recovered"
+    met = r.met if r.met is not None else r.recovery_s <= r.objective_s
+    return ("met", "met") if met else ("missed", "missed")
 
 
 def verdict_word(judged: bool, held: bool | None) -> str:

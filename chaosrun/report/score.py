@@ -7,7 +7,9 @@
   holding up under the fault and coming back is what resilience means.
 - recovery (0..1): the mean credit of every probe x region recovery: full credit when it
   recovered within its objective, decaying linearly to 0 at 3x the objective; 0 when it
-  never recovered. Without an objective, recovering at all earns full credit.
+  never recovered. A probe without an objective (`objective_s` and `met` null) is not judged
+  on its recovery time, as a verdict with `judged: false` is not: it is left out, neither
+  credit nor penalty (its recovery phase is still judged whole in steady_state).
 - A part with nothing to judge (no recovery objectives, say) is left out and the other
   carries the whole weight. With nothing judged at all the score is 0.
 - cap[status]: held 100, deviated 90, aborted 40 (guardrail or interrupt), not_steady 25, error 25, crashed 25,
@@ -129,11 +131,17 @@ def _steady_state(verdicts: Iterable[Verdict]) -> ScorePart:
 
 
 def _recovery(recovery: Iterable[Recovery]) -> ScorePart:
-    credits = [recovery_credit(r.recovery_s, r.objective_s) for r in recovery]
-    if not credits:
-        return ScorePart(name="recovery", weight=WEIGHTS["recovery"], credit=None, detail="no recovery was measured")
+    rows = list(recovery)
+    judged = [r for r in rows if r.objective_s is not None]
+    unjudged = len(rows) - len(judged)
+    if not judged:
+        detail = f"no recovery objective was set ({unjudged} measured)" if rows else "no recovery was measured"
+        return ScorePart(name="recovery", weight=WEIGHTS["recovery"], credit=None, detail=detail)
+    credits = [recovery_credit(r.recovery_s, r.objective_s) for r in judged]
     within = sum(c == 1.0 for c in credits)
     detail = f"{within} of {len(credits)} recovered within objective (mean credit {sum(credits) / len(credits):.2f})"
+    if unjudged:
+        detail += f"; {unjudged} without an objective not counted"
     return ScorePart(name="recovery", weight=WEIGHTS["recovery"], credit=sum(credits) / len(credits), detail=detail)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from . import fmt
 from .data import Journal
-from .results import probe_rows, verdict_word
+from .results import probe_rows, recovery_result, verdict_word
 from .score import score_journal
 
 __all__ = ["render_summary"]
@@ -67,7 +67,7 @@ def render_summary(journal: Journal) -> str:
         out += _table(
             ["Region", "Probe", "Recovered in", "Objective", "Result"],
             [[_md(r.region), _md(r.probe), fmt.seconds(r.recovery_s), fmt.seconds(r.objective_s),
-              "met" if r.met else ("never recovered" if r.recovery_s is None else "missed")] for r in journal.recovery],
+              recovery_result(r)[1]] for r in journal.recovery],
         )  # fmt: skip
     if journal.faults:
         out += ["## Faults", ""]

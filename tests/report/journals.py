@@ -63,8 +63,13 @@ def make_journal(
     tags: tuple[str, ...] = ("payments", "latency", "game-day"),
     error_text: str = "timeout after 2s",
     source_text: str = SOURCE_TEXT,
+    setup: bool = False,
 ) -> dict[str, Any]:
-    """A complete journal.json dict for a run that ended with `status`."""
+    """A complete journal.json dict for a run that ended with `status`.
+
+    `setup`: the faulted region also has a set-up entry (a Toxiproxy proxy chaosrun creates
+    before the baseline and removes at the end), as a real Toxiproxy run records.
+    """
     rng = random.Random(seed)
     baseline_s, fault_s, recovery_s = phases_s
     fault_at, fault_end, total = baseline_s, baseline_s + fault_s, sum(phases_s)
@@ -151,6 +156,15 @@ def make_journal(
         "removed_at": at(min(fault_end, ended) + 0.02) if applied else None,
         "undo": "ok" if applied else "not_applied", "error": None, "setup": False,
     }  # fmt: skip
+    faults = [fault]
+    if setup:
+        create = "create proxy payments-eu (127.0.0.1:18081 -> 127.0.0.1:18080)"
+        faults.insert(0, {
+            "id": "s1", "name": f"setup: {create}", "kind": "toxiproxy.latency",
+            "target": "toxiproxy:http://127.0.0.1:8474/payments-eu", "region": hit, "description": create,
+            "applied_s": 0.005, "removed_s": ended + 0.03, "applied_at": at(0.005), "removed_at": at(ended + 0.03),
+            "undo": "ok", "error": None, "setup": True,
+        })  # fmt: skip
     remaining: list[str] = []
     rollbacks = [{"name": "restart-cache", "ok": True, "error": None, "t": min(fault_end, ended) + 0.5}]
     if status == "rollback_failed":
@@ -173,7 +187,7 @@ def make_journal(
                 recovery.append(
                     {"probe": probe, "region": region, "recovery_s": took, "objective_s": 10.0, "met": took <= 10.0}
                 )
-    reasons = {
+    status_reasons = {
         "held": "hypothesis held in every phase and region",
         "deviated": f"checkout deviated in {hit} during the fault",
         "not_steady": f"not steady before the fault: checkout in {regions[0]}",
@@ -186,7 +200,7 @@ def make_journal(
         "chaosrun_version": "0.1.0",
         "run_id": f"20261126T170000Z-{seed:06x}",
         "status": status,
-        "reason": reasons.get(status, ""),
+        "reason": status_reasons.get(status, ""),
         "started_at": at(0.0),
         "ended_at": at(ended),
         "duration_s": ended,
@@ -224,12 +238,30 @@ def make_journal(
         "samples": {"errors": errors, "series": series},
         "verdicts": verdicts,
         "recovery": recovery,
-        "faults": [fault],
+        "faults": faults,
         "rollbacks": rollbacks,
         "guardrails": guardrails,
-        "errors": [reasons["error"]] if status == "error" else [],
+        "errors": [status_reasons["error"]] if status == "error" else [],
         "remaining": remaining,
     }
+
+
+def crowded_journal(**kwargs: Any) -> dict[str, Any]:
+    """A deviated run whose faulted region has a set-up entry, two overlapping faults (one with a
+    long name) and a guardrail trip a moment before the rollback: every label of the lane at once."""
+    wire = make_journal("deviated", setup=True, **kwargs)
+    fault = next(f for f in wire["faults"] if not f["setup"])
+    baseline_s, fault_s, _ = wire["experiment"]["phases"].values()
+    lo, hi = baseline_s + fault_s * 0.1, baseline_s + fault_s * 0.75
+    second = {**fault, "id": "f2", "name": "drop-half-of-the-payments-eu-connections", "applied_s": lo,
+              "removed_s": hi, "applied_at": at(lo), "removed_at": at(hi),
+              "description": "reset_peer 50% on payments-eu"}  # fmt: skip
+    wire["faults"].append(second)
+    wire["guardrails"].append(
+        {"name": "error-budget", "tripped": True, "region": fault["region"], "t": fault["removed_s"] + 0.2,
+         "evidence": "success_ratio 0.40 < 0.5 over 5s (25 samples)", "reaction_ms": 38.0}
+    )  # fmt: skip
+    return wire
 
 
 def journal_events(journal: dict[str, Any], *, until_s: float | None = None) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from chaosrun.report import write_reports
 from chaosrun.report.data import parse_journal
 
 from .browser import chromium_path, open_page
-from .journals import make_journal
+from .journals import crowded_journal, make_journal
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 QUERIES = {
@@ -63,3 +63,48 @@ def test_the_report_in_headless_chromium(chromium: str, width: int, tmp_path: Pa
     ARTIFACTS.mkdir(exist_ok=True)
     name = "report.png" if width > 700 else "report-phone.png"
     (ARTIFACTS / name).write_bytes(page.screenshot)
+
+
+_LANE = """[...document.querySelectorAll('svg.chart text')]
+  .filter(t => /^(fault:|⚠|↺)/.test(t.textContent))
+  .map(t => { const r = t.getBoundingClientRect();
+              return [t.closest('svg').id || [...document.querySelectorAll('svg.chart')].indexOf(t.closest('svg')),
+                      t.textContent, r.left, r.right, r.top, r.bottom]; })"""
+LAYOUT_QUERIES = {
+    "lane": _LANE,
+    "setup_in_charts": "[...document.querySelectorAll('svg.chart')].some(s => s.textContent.includes('setup'))",
+    "chart_widths": "[...document.querySelectorAll('.chart-scroll svg')].map(s => s.getBoundingClientRect().width)",
+    "setup_table": "document.querySelector('#faults .setup h3').textContent",
+    "wide": QUERIES["wide"],
+    "reason": "document.querySelector('.verdict-reason') && document.querySelector('.verdict-reason').textContent",
+}
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [pytest.param(1280, id="desktop"), pytest.param(390, id="phone")])
+def test_lane_labels_setup_and_chart_sizes_as_rendered(chromium: str, width: int, tmp_path: Path) -> None:
+    """A deviated run in 3 regions with a set-up entry, overlapping faults, a guardrail trip next to the rollback."""
+    journal = parse_journal(crowded_journal())
+    report = write_reports(journal, tmp_path / "run")["report.html"]
+
+    page = asyncio.run(open_page(report.resolve().as_uri(), LAYOUT_QUERIES, width=width))
+
+    lane = page.values["lane"]
+    assert {x[1] for x in lane} >= {"↺ rollback restart-cache", "⚠ guardrail error-budget"}
+    assert sum(x[1].startswith("fault:") for x in lane) == 2, "two faults labelled in eu-west; set-up not drawn"
+    for i, (chart, label, left, right, top, bottom) in enumerate(lane):
+        for other, label2, left2, right2, top2, bottom2 in lane[i + 1 :]:
+            overlap = chart == other and left < right2 - 0.5 and left2 < right - 0.5 and top < bottom2 - 0.5
+            assert not (overlap and top2 < bottom - 0.5), f"{label!r} collides with {label2!r} at {width}px"
+    assert page.values["setup_in_charts"] is False
+    assert page.values["setup_table"] == "Set-up (created by chaosrun, removed after the run)"
+    assert page.values["reason"], "a deviated verdict names the probe and region"
+    assert page.values["wide"] is False, "the page never scrolls sideways; wide charts and tables scroll in their box"
+    widths = page.values["chart_widths"]
+    assert len(widths) == 3
+    if width < 700:
+        assert min(widths) >= 700, "on a phone the charts keep a readable size and scroll sideways"
+    else:
+        assert max(widths) <= width
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / f"report-crowded-{width}.png").write_bytes(page.screenshot)

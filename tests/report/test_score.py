@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chaosrun.report.data import STATUSES, Recovery, Status, Verdict
+from chaosrun.report.data import STATUSES, Recovery, Status, Verdict, parse_journal
 from chaosrun.report.score import STATUS_CAPS, compute_score, recovery_credit, score_journal, score_wire
 
 from .journals import make_journal
@@ -86,6 +86,35 @@ def test_unjudged_verdicts_do_not_count_and_nothing_judged_is_zero() -> None:
     assert mixed.value == 100
 
 
+def _no_objective(recovery_s: float | None) -> Recovery:
+    """A recovery row as the engine writes it for a probe without `recover_within`."""
+    return Recovery(probe="p", region="us", recovery_s=recovery_s, objective_s=None, met=None)
+
+
+@pytest.mark.parametrize("recovery_s", [0.046, 500.0, None], ids=["fast", "slow", "never"])
+def test_a_recovery_without_objective_is_left_out_not_penalised(recovery_s: float | None) -> None:
+    """met=null is 'not judged', as in the report: neither credit nor penalty (the recovery phase verdict judges it)."""
+    alone = compute_score(
+        "deviated", [_verdict("baseline", True), _verdict("fault", False)], [_no_objective(recovery_s)]
+    )
+    steady_only = compute_score("deviated", [_verdict("baseline", True), _verdict("fault", False)], [])
+    assert alone.raw == pytest.approx(steady_only.raw) and alone.value == steady_only.value
+    assert alone.parts[1].credit is None and "no recovery objective" in alone.parts[1].detail
+
+    mixed = compute_score("held", ALL_HELD, [_no_objective(recovery_s), _recovery(20.0)])
+    assert mixed.parts[1].credit == pytest.approx(0.5), "only the row with an objective counts"
+    assert "1 without an objective not counted" in mixed.parts[1].detail
+
+
+def test_the_score_of_a_run_without_recovery_objectives_is_its_steady_state() -> None:
+    wire = make_journal("deviated", regions=("us-east", "eu-west"), phases_s=(5, 10, 5))
+    for r in wire["recovery"]:
+        r.update(objective_s=None, met=None)
+    score = score_journal(parse_journal(wire))
+    assert score.raw == pytest.approx(100 * (score.parts[0].credit or 0.0))
+    assert score_wire(wire)["value"] == score.value
+
+
 _verdicts = st.lists(
     st.builds(
         _verdict,
@@ -137,8 +166,6 @@ def test_recovering_faster_never_lowers_the_score(verdicts: list[Verdict], fast:
 
 @pytest.mark.parametrize("status", ["held", "deviated", "aborted"])
 def test_score_journal_and_score_wire_agree(status: str) -> None:
-    from chaosrun.report.data import parse_journal
-
     wire = make_journal(status, regions=("us-east", "eu-west"), phases_s=(5, 10, 5))
     wire_score = score_wire(wire)
     assert wire_score["value"] == score_journal(parse_journal(wire)).value
