@@ -78,7 +78,7 @@ class Redactor:
 
 def probe_target(spec: ProbeSpec) -> str:
     """Short text naming what a probe hits."""
-    from .model import CommandProbe, HttpProbe, PythonProbe, TcpProbe
+    from .model import ChaosToolkitProbe, CommandProbe, HttpProbe, PythonProbe, TcpProbe
 
     match spec:
         case HttpProbe(method=method, url=url):
@@ -89,6 +89,8 @@ def probe_target(spec: ProbeSpec) -> str:
             return " ".join(argv)
         case PythonProbe(file=file, function=function):
             return f"{Path(file).name}:{function}"
+        case ChaosToolkitProbe(provider_json=provider_json):
+            return f"chaostoolkit {provider_json[:80]}"
     return type(spec).__name__
 
 

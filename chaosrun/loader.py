@@ -31,6 +31,7 @@ from .errors import Issue, ValidationFailed
 from .faults import ParseContext, get_kind, known_kinds
 from .model import (
     Caps,
+    ChaosToolkitProbe,
     CommandProbe,
     Experiment,
     FaultStep,
@@ -61,7 +62,7 @@ ENV_PREFIX = "CHAOSRUN_VAR_"
 TOP_KEYS = ("title", "description", "tags", "regions", "variables", "secrets", "include", "steady_state",
             "phases", "method", "rollbacks", "guardrails", "toxiproxy", "caps")  # fmt: skip
 REQUIRED_TOP_KEYS = ("title", "regions", "steady_state", "phases")
-SPEC_KEYS = ("http", "tcp", "command", "python")
+SPEC_KEYS = ("http", "tcp", "command", "python", "chaostoolkit")
 PROBE_KEYS = ("name", "use", *SPEC_KEYS, "every", "regions", "tolerance", "during", "after")
 TEMPLATE_KEYS = tuple(k for k in PROBE_KEYS if k not in ("name", "use"))
 HTTP_KEYS = ("url", "method", "timeout", "expect_status", "body_regex", "json_path", "json_expect",
@@ -69,6 +70,7 @@ HTTP_KEYS = ("url", "method", "timeout", "expect_status", "body_regex", "json_pa
 TCP_KEYS = ("host", "port", "timeout", "max_connect")
 COMMAND_KEYS = ("argv", "timeout", "expect_exit", "stdout_regex", "env")
 PYTHON_KEYS = ("file", "function", "timeout")
+CHAOSTOOLKIT_KEYS = ("provider", "configuration", "timeout")
 TOLERANCE_KEYS = ("success_ratio", "p50", "p95", "p99", "max", "mean", "window", "min_samples")
 AFTER_KEYS = ("recover_within", "streak")
 PHASE_KEYS = ("baseline", "fault", "recovery")
@@ -610,15 +612,15 @@ class _Parser:
         )
 
     def spec(self, fields: Fields, at: Node, regions: tuple[str, ...]) -> ProbeSpec | None:
-        """The probe itself: exactly one of http, tcp, command, python (the last layer naming one wins)."""
+        """The probe itself: exactly one of SPEC_KEYS (the last layer naming one wins)."""
         for layer in reversed(fields):
             present = [k for k in SPEC_KEYS if k in layer]
             if present:
                 for extra in present[1:]:
-                    layer[extra].error(f"a probe is one of http, tcp, command or python; '{present[0]}' is also given")
+                    layer[extra].error(f"a probe is one of {', '.join(SPEC_KEYS)}; '{present[0]}' is also given")
                 nodes = _chain(fields, present[0])
                 return self.read_spec(present[0], nodes, regions)
-        at.error("missing the probe itself: one of 'http', 'tcp', 'command' or 'python'")
+        at.error(f"missing the probe itself: one of {', '.join(repr(k) for k in SPEC_KEYS)}")
         return None
 
     def read_spec(self, kind: str, nodes: list[Node], regions: tuple[str, ...]) -> ProbeSpec | None:
@@ -628,6 +630,8 @@ class _Parser:
             return self.tcp(nodes, regions)
         if kind == "command":
             return self.command(nodes)
+        if kind == "chaostoolkit":
+            return self.chaostoolkit(nodes)
         return self.python(nodes)
 
     def http(self, nodes: list[Node], regions: tuple[str, ...]) -> HttpProbe | None:
@@ -711,6 +715,21 @@ class _Parser:
             assert node is not None
             node.error(f"expected a Python function name, got {function!r}")
         return PythonProbe(file=path, function=function, timeout_s=_get(f, "timeout", _positive, 5.0))
+
+    def chaostoolkit(self, nodes: list[Node]) -> ChaosToolkitProbe | None:
+        from .faults.chaostoolkit import parse_provider
+
+        f = _merge(nodes, CHAOSTOOLKIT_KEYS, required=("provider",))
+        provider_node = _last(f or [], "provider")
+        if f is None or provider_node is None:
+            return None
+        configuration = _get(f, "configuration", _pairs, ())
+        provider = parse_provider(provider_node, dict(configuration))
+        if provider is None:
+            return None
+        return ChaosToolkitProbe(
+            provider_json=provider.spec_json, configuration=configuration, timeout_s=_get(f, "timeout", _positive, 10.0)
+        )
 
     # --- guardrails, method, rollbacks -------------------------------------------------------
     def guardrails(self, node: Node, probes: tuple[Probe, ...]) -> tuple[Guardrail, ...]:

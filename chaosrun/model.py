@@ -15,6 +15,7 @@ from .units import Bound
 __all__ = [
     "PHASES",
     "Caps",
+    "ChaosToolkitProbe",
     "CommandProbe",
     "Experiment",
     "FaultParams",
@@ -113,7 +114,18 @@ class PythonProbe:
     timeout_s: float = 5.0
 
 
-ProbeSpec = HttpProbe | TcpProbe | CommandProbe | PythonProbe
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChaosToolkitProbe:
+    """A Chaos Toolkit provider (python, process or http) run per sample through chaostoolkit-lib,
+    so existing Chaos Toolkit probes work unchanged. Good sample: python returned anything but
+    False, process exited 0, http answered below 400."""
+
+    provider_json: str  # the provider mapping as canonical JSON
+    configuration: tuple[tuple[str, str], ...] = ()
+    timeout_s: float = 10.0
+
+
+ProbeSpec = HttpProbe | TcpProbe | CommandProbe | PythonProbe | ChaosToolkitProbe
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

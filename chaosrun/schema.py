@@ -126,7 +126,23 @@ def _probe_kinds() -> dict[str, Schema]:
         "function": _string("Function name (default 'probe'); called with region and base_url."),
         "timeout": _duration("Timeout (default 5s)."),
     }
+    chaostoolkit = {
+        "provider": {
+            "type": "object",
+            "description": "A Chaos Toolkit provider: {type: python|process|http, ...} exactly as in Chaos Toolkit.",
+            "required": ["type"],
+            "properties": {"type": {"enum": ["python", "process", "http"]}},
+        },
+        "configuration": {**pairs, "description": "Chaos Toolkit configuration values (strings)."},
+        "timeout": _duration("Timeout per sample (default 10s)."),
+    }
     return {
+        "chaostoolkit": _object(
+            "A Chaos Toolkit provider per sample, run through chaostoolkit-lib.",
+            L.CHAOSTOOLKIT_KEYS,
+            chaostoolkit,
+            ("provider",),
+        ),
         "http": _object("An HTTP request per sample.", L.HTTP_KEYS, http, ("url",)),
         "tcp": _object("A TCP connect per sample.", L.TCP_KEYS, tcp, ("port",)),
         "command": _object("A command per sample, without a shell.", L.COMMAND_KEYS, command, ("argv",)),

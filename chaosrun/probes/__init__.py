@@ -33,7 +33,13 @@ class ProbeContext:
 
 Factory: TypeAlias = Callable[[Any, Region, ProbeContext], Sampler]
 _FACTORIES: dict[type, Factory] = {}
-_BUILTIN = ("chaosrun.probes.http", "chaosrun.probes.tcp", "chaosrun.probes.command", "chaosrun.probes.python")
+_BUILTIN = (
+    "chaosrun.probes.http",
+    "chaosrun.probes.tcp",
+    "chaosrun.probes.command",
+    "chaosrun.probes.python",
+    "chaosrun.probes.chaostoolkit",
+)
 F = TypeVar("F", bound=Factory)
 
 
