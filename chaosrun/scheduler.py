@@ -44,7 +44,9 @@ OnSample = Callable[[float, float, Outcome], None]  # (scheduled monotonic time,
 SKIPPED_ERROR = "skipped: previous samples still running"
 _SKIPPED = Outcome(False, None, None, SKIPPED_ERROR)
 # How long before a tick the coarse sleep ends; the rest is spent yielding to the loop until the
-# tick. Measured in benchmarks/bench_timing_fidelity.py: see benchmarks/README.md.
+# tick. Off by default, by measurement (benchmarks/bench_timing_fidelity.py, README there): a 1 ms
+# spin cuts the median lag from ~0.3-0.6 ms to ~3 us but costs 2.5x the client CPU at 1,000
+# samples/s, and under CPU contention it makes p99 worse, not better.
 DEFAULT_SPIN_S = 0.0
 _MAX_IN_FLIGHT = 64
 
