@@ -161,6 +161,8 @@ def _read(file: str) -> str | Issue:
         return issue("no such file")
     except OSError as exc:
         return issue(f"cannot read: {exc.strerror or exc}")
+    except ValueError:  # a path with a NUL byte (found by tests/test_loader_fuzz.py)
+        return issue("is not a valid path (it contains a NUL character)")
     if len(data) > MAX_BYTES:
         return issue(f"file too large (over {MAX_BYTES} bytes); experiments are small documents")
     if b"\0" in data:

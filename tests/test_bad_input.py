@@ -322,6 +322,13 @@ CASES = [
         id="bad-include-path",
     ),
     pytest.param(
+        {"exp.yaml": B + 'include: ["a\\0b.yaml"]\n'},
+        [
+            "exp.yaml:9:11: include[0]: cannot include 'a\x00b.yaml': is not a valid path (it contains a NUL character)",
+        ],
+        id="include-path-with-nul",
+    ),
+    pytest.param(
         {"exp.yaml": b"\x7fELF\x02\x01\x01\x00\x00"},
         [
             "exp.yaml: not a text file (it contains NUL bytes); expected YAML or JSON",
@@ -397,14 +404,14 @@ CASES = [
     pytest.param(
         {"exp.yaml": probe("      tcp: {port: 1}\n")},
         [
-            "exp.yaml:8:12: steady_state.probes[0].tcp: a probe is one of http, tcp, command or python; 'http' is also given",
+            "exp.yaml:8:12: steady_state.probes[0].tcp: a probe is one of http, tcp, command, python, chaostoolkit; 'http' is also given",
         ],
         id="two-probe-kinds",
     ),
     pytest.param(
         {"exp.yaml": B.replace("      http: {url: /health}\n", "      every: 1s\n")},
         [
-            "exp.yaml:6:7: steady_state.probes[0]: missing the probe itself: one of 'http', 'tcp', 'command' or 'python'",
+            "exp.yaml:6:7: steady_state.probes[0]: missing the probe itself: one of 'http', 'tcp', 'command', 'python', 'chaostoolkit'",
         ],
         id="no-probe-kind",
     ),
