@@ -237,8 +237,14 @@ async def run_experiment(
 
     secrets = resolve_secrets(exp)
     run_id = new_run_id()
+    # no pool limit (1,000 samples/s of 100 ms answers keep ~100 requests in flight) and no
+    # session-wide timeout: every sampler and the Toxiproxy client enforce their own
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-    async with aiohttp.ClientSession(connector=connector, headers={"User-Agent": f"chaosrun/{__version__}"}) as http:
+    async with aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=None),
+        headers={"User-Agent": f"chaosrun/{__version__}"},
+    ) as http:
         ctx = FaultContext(run_id=run_id, experiment=exp, http=http)
         caps = exp.caps if settings is None else stricter(exp.caps, settings.caps)
         plan = await build_plan(exp, ctx, caps)

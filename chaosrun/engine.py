@@ -17,7 +17,6 @@ import secrets as _random
 import signal
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +26,7 @@ from .errors import ChaosrunError, InfrastructureError, ToxiproxyUnreachable
 from .faults import FaultContext, Injection, get_kind, get_undoer
 from .journal import Clock, JournalWriter, Redactor
 from .ledger import Ledger, LedgerEntry
-from .model import Experiment, Phase, Probe, ProbeSpec, Region
+from .model import Experiment, Phase, ProbeSpec, Region
 from .plan import Plan, PlannedStep
 from .procs import kill_all_children, run_argv
 from .result import FaultRecord, GuardrailTrip, PhaseSpan, RollbackRecord, RunResult, Status
@@ -37,6 +36,7 @@ from .verdict import GuardrailMonitor, SeriesAccumulator, compute_stats
 if TYPE_CHECKING:
     import aiohttp
 
+    from .probes import Sampler
     from .progress import Progress
 
 __all__ = ["Engine", "RunOptions", "install_interrupt_handlers", "new_run_id"]
@@ -442,13 +442,16 @@ class Engine:
 
     # ------------------------------------------------------------------ probes
     def _start_probes(self, http: aiohttp.ClientSession) -> list[asyncio.Task[None]]:
+        """One fixed-rate series per (probe, region) and per dedicated guard probe and region.
+
+        Series start staggered across one period, so N series at the same rate do not all fire
+        in the same millisecond (smoother load, lower schedule lag)."""
         from .probes import ProbeContext, build_sampler
 
         pctx = ProbeContext(http=http, secrets=self.secrets, base_dir=str(Path(self.exp.source or ".").parent))
-        tasks = []
+        series: list[tuple[str, Region, ProbeSpec, float]] = []
         for p in self.exp.probes:
             for region_name in p.regions:
-                region = self.exp.region(region_name)
                 self._series[(p.name, region_name)] = SeriesAccumulator(
                     probe=p.name,
                     region=region_name,
@@ -457,29 +460,22 @@ class Engine:
                     recover_within_s=p.recover_within_s,
                     recovery_streak=p.recovery_streak,
                 )
-                sampler = build_sampler(p.spec, region, pctx)
-                tasks.append(asyncio.create_task(self._series_loop(p.name, region, p.spec, sampler, p.every_s, p)))
+                series.append((p.name, self.exp.region(region_name), p.spec, p.every_s))
         for g in self.exp.guardrails:
-            if g.spec is None:
-                continue
-            for region_name in g.regions:
-                region = self.exp.region(region_name)
-                sampler = build_sampler(g.spec, region, pctx)
-                tasks.append(
-                    asyncio.create_task(
-                        self._series_loop(f"guardrail:{g.name}", region, g.spec, sampler, g.every_s, None)
-                    )
+            if g.spec is not None:
+                series += [(f"guardrail:{g.name}", self.exp.region(r), g.spec, g.every_s) for r in g.regions]
+        now = time.monotonic()
+        return [
+            asyncio.create_task(
+                self._series_loop(
+                    name, region, build_sampler(spec, region, pctx), spec, every_s, now + every_s * i / len(series)
                 )
-        return tasks
+            )
+            for i, (name, region, spec, every_s) in enumerate(series)
+        ]
 
     async def _series_loop(
-        self,
-        name: str,
-        region: Region,
-        spec: ProbeSpec,
-        sampler: Callable[[], object],
-        every_s: float,
-        probe: Probe | None,
+        self, name: str, region: Region, sampler: Sampler, spec: ProbeSpec, every_s: float, start_mono: float
     ) -> None:
         from .scheduler import in_flight_bound, sample_series
 
@@ -512,9 +508,9 @@ class Engine:
                     self._on_guardrail(m, region.name, evidence)
 
         await sample_series(
-            sampler,  # type: ignore[arg-type]
+            sampler,
             every_s=every_s,
-            start_mono=time.monotonic(),
+            start_mono=start_mono,
             stop=self._stop_probes,
             on_sample=on_sample,
             max_in_flight=in_flight_bound(every_s, spec.timeout_s),
