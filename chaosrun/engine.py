@@ -79,6 +79,7 @@ class RunOptions:
     command: str = ""
     progress: Progress | None = None
     handle_signals: bool = True
+    spin_s: float = 0.0  # busy-wait this long before each tick: sub-ms sampling precision for a CPU core
 
 
 @dataclass(slots=True)
@@ -514,6 +515,7 @@ class Engine:
             stop=self._stop_probes,
             on_sample=on_sample,
             max_in_flight=in_flight_bound(every_s, spec.timeout_s),
+            spin_s=self.opt.spin_s,
         )
 
     def _phase_at(self, t_s: float) -> Phase:
