@@ -506,7 +506,7 @@ class Engine:
             for m in guards:
                 evidence = m.add(region.name, t_s, s.ok, s.latency_s)
                 if evidence is not None:
-                    self._on_guardrail(m, region.name, evidence)
+                    self._on_guardrail(m, region.name, evidence, breach_t=t_s)
 
         await sample_series(
             sampler,
@@ -525,19 +525,20 @@ class Engine:
                 phase = span.name
         return phase
 
-    def _on_guardrail(self, monitor: GuardrailMonitor, region: str, evidence: str) -> None:
-        t = self.clock.t()
+    def _on_guardrail(self, monitor: GuardrailMonitor, region: str, evidence: str, *, breach_t: float) -> None:
+        """Abort at once. The reaction time runs from the breach sample's scheduled start (so it
+        includes that sample's own latency) until every fault is undone."""
         g = monitor.guardrail
-        self.result.guardrails.append(GuardrailTrip(name=g.name, region=region, t=t, evidence=evidence))
+        self.result.guardrails.append(GuardrailTrip(name=g.name, region=region, t=breach_t, evidence=evidence))
         self.journal.event("guardrail_tripped", guardrail=g.name, region=region, evidence=evidence)
         self._log(f"GUARDRAIL {g.name} tripped: {evidence}; rolling back")
-        self._trigger_abort(f"guardrail {g.name} tripped: {evidence}")
+        self._trigger_abort(f"guardrail {g.name} tripped: {evidence}", at=breach_t)
 
     # ------------------------------------------------------------------ signals, aborts
-    def _trigger_abort(self, reason: str) -> None:
+    def _trigger_abort(self, reason: str, *, at: float | None = None) -> None:
         if not self.abort.is_set():
             self.abort_reason = reason
-            self._aborted_at = self.clock.t()
+            self._aborted_at = self.clock.t() if at is None else at
             self.abort.set()
 
     def _on_signal(self, sig: signal.Signals) -> None:
