@@ -88,6 +88,29 @@ def _svg(fig: Figure, chart_id: str, title: str, desc: str, tooltips: Mapping[st
     return root + titled + text[gt:].rstrip()
 
 
+def _phase_buckets(
+    journal: Journal, t: np.ndarray[Any, Any], lat: np.ndarray[Any, Any], ok: np.ndarray[Any, Any], width: float
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Bucketed p50, p95 and error rate that never mix two phases: buckets restart at every phase
+    start, and a NaN point between phases breaks the lines (a bucket straddling the baseline and
+    the fault would draw the fault's latency over the end of the baseline)."""
+    edges = sorted({0.0, *(p.start_s for p in journal.phases if p.start_s > 0)}) + [np.inf]
+    parts: list[tuple[np.ndarray[Any, Any], ...]] = []
+    for lo, hi in zip(edges, edges[1:], strict=False):
+        mask = (t >= lo) & (t < hi)
+        if not mask.any():
+            continue
+        b = bucket_stats(t[mask], lat[mask], ok[mask], width)
+        parts.append((b.centers, b.quantiles[0.5], b.quantiles[0.95], b.error_rate))
+        nan = np.array([np.nan])
+        parts.append((np.array([min(hi, float(b.centers[-1]) + width / 2)]), nan, nan, nan))
+    if not parts:
+        empty = np.empty(0)
+        return empty, empty, empty, empty
+    c, p50, p95, err = (np.concatenate([part[i] for part in parts]) for i in range(4))
+    return c, p50, p95, err
+
+
 def _bucket_width(end_s: float, series: Sequence[Series]) -> float:
     density = max((len(s) / max(end_s, 1.0) for s in series), default=1.0)
     return max(end_s / MAX_BUCKETS, 15.0 / density if density else 1.0, 0.5)
@@ -271,15 +294,15 @@ def timeline_svg(journal: Journal, region: str, *, chart_id: str) -> str:
             ok = np.asarray(s.ok, dtype=bool)
             raw_t, raw_y = envelope(t, lat, MAX_POINTS)
             lat_ax.scatter(raw_t, raw_y, s=2.5, color=colour, alpha=0.22, lw=0, rasterized=True, zorder=1)
-            b = bucket_stats(t, lat, ok, width)
-            lat_ax.plot(b.centers, b.quantiles[0.5], color=colour, lw=1.5, zorder=2)
-            lat_ax.plot(b.centers, b.quantiles[0.95], color=colour, lw=1.2, ls=(0, (4, 2)), zorder=2)
-            err_ax.step(b.centers, b.error_rate * 100, where="mid", color=colour, lw=1.3)
+            centers, p50, p95, err = _phase_buckets(journal, t, lat, ok, width)
+            # steps, not lines between bucket centres: a bucket's value stays inside its own time span
+            lat_ax.step(centers, p50, where="mid", color=colour, lw=1.5, zorder=2)
+            lat_ax.step(centers, p95, where="mid", color=colour, lw=1.2, ls=(0, (4, 2)), zorder=2)
+            err_ax.step(centers, err * 100, where="mid", color=colour, lw=1.3)
             handles += [Line2D([], [], color=colour, lw=1.5, label=f"{s.probe} p50"),
                         Line2D([], [], color=colour, lw=1.2, ls=(0, (4, 2)), label=f"{s.probe} p95")]  # fmt: skip
-            p95 = b.quantiles[0.95]
             worst_p95 = max(worst_p95, float(np.nanmax(p95)) if np.isfinite(p95).any() else 0.0)
-            worst_err = max(worst_err, float(b.error_rate.max()) if len(b.error_rate) else 0.0)
+            worst_err = max(worst_err, float(np.nanmax(err)) if np.isfinite(err).any() else 0.0)
         drawn = _phases_and_faults((lat_ax, err_ax), lane, journal, end_s, lane_items, tooltips)
         measured = [np.asarray(s.latency_ms, dtype=float) for s in series]
         positive = np.concatenate(measured) if measured else np.empty(0)
