@@ -100,10 +100,13 @@ def _phase_buckets(
         mask = (t >= lo) & (t < hi)
         if not mask.any():
             continue
-        b = bucket_stats(t[mask], lat[mask], ok[mask], width)
+        # a whole number of buckets per phase, so no partial bucket is centred past the phase's end
+        seg_end = hi if np.isfinite(hi) else float(t[mask].max()) + 1e-9
+        w = (seg_end - lo) / max(1, round((seg_end - lo) / width))
+        b = bucket_stats(t[mask], lat[mask], ok[mask], w)
         parts.append((b.centers, b.quantiles[0.5], b.quantiles[0.95], b.error_rate))
         nan = np.array([np.nan])
-        parts.append((np.array([min(hi, float(b.centers[-1]) + width / 2)]), nan, nan, nan))
+        parts.append((np.array([min(seg_end, float(b.centers[-1]) + w / 2)]), nan, nan, nan))
     if not parts:
         empty = np.empty(0)
         return empty, empty, empty, empty
