@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import io
+import itertools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -94,9 +95,9 @@ def _phase_buckets(
     """Bucketed p50, p95 and error rate that never mix two phases: buckets restart at every phase
     start, and a NaN point between phases breaks the lines (a bucket straddling the baseline and
     the fault would draw the fault's latency over the end of the baseline)."""
-    edges = sorted({0.0, *(p.start_s for p in journal.phases if p.start_s > 0)}) + [np.inf]
+    edges = [*sorted({0.0, *(p.start_s for p in journal.phases if p.start_s > 0)}), np.inf]
     parts: list[tuple[np.ndarray[Any, Any], ...]] = []
-    for lo, hi in zip(edges, edges[1:], strict=False):
+    for lo, hi in itertools.pairwise(edges):
         mask = (t >= lo) & (t < hi)
         if not mask.any():
             continue
