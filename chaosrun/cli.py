@@ -291,7 +291,7 @@ async def run_experiment(
     if result.remaining:
         echo("what may still be injected (run `chaosrun recover` once it is reachable):")
         for r in result.remaining:
-            echo(f"  - {r}")
+            echo(f"  - {engine.journal.redact(r)}")
     value = score.get("value") if isinstance(score, dict) else None
     if isinstance(value, int | float):
         echo(f"resilience score: {value:.0f}/100")

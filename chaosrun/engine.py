@@ -556,8 +556,10 @@ class Engine:
             lines = [f"  - {a.record.description} (target {a.record.target})" for a in left]
             what = "\n".join(lines) if lines else "  (nothing: every fault was already undone)"
             sys.stderr.write(
-                f"\nforced exit: rollback interrupted. What may still be injected (run {self.run_id}):\n{what}\n"
-                f"Undo it with: chaosrun recover\n"
+                self.journal.redact(
+                    f"\nforced exit: rollback interrupted. What may still be injected (run {self.run_id}):\n{what}\n"
+                    f"Undo it with: chaosrun recover\n"
+                )
             )
             sys.stderr.flush()
             self.journal.event("error", message="forced exit during rollback")
@@ -572,8 +574,9 @@ class Engine:
         self._log(f"error: {message}")
 
     def _log(self, text: str) -> None:
+        """A line for the terminal, redacted like the journal (an error text may echo a secret)."""
         if self.opt.progress is not None:
-            self.opt.progress.event(self.clock.t(), text)
+            self.opt.progress.event(self.clock.t(), self.journal.redact(text))
 
     def live_snapshot(self) -> dict[str, tuple[float, float]]:
         return self._live.snapshot()

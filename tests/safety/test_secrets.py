@@ -29,3 +29,57 @@ def test_secret_in_headers_never_reaches_any_output(
     for path in (tmp_path / "state").rglob("*"):
         if path.is_file():
             assert TOKEN.encode() not in path.read_bytes(), f"secret leaked into the state folder: {path.name}"
+
+
+ROLLBACK_EXPERIMENT = """\
+title: secret in rollback arguments
+regions: {{local: {{base_url: "http://127.0.0.1:{port}"}}}}
+secrets: {{token: {{env: CHAOSRUN_TEST_TOKEN}}}}
+steady_state:
+  probes:
+    - name: health
+      http: {{url: /headers, headers: {{X-Token: "${{secret.token}}"}}}}
+      every: 100ms
+      tolerance: {{success_ratio: ">= 0.9"}}
+phases: {{baseline: 300ms, fault: 300ms, recovery: 300ms}}
+method: []
+rollbacks:
+  - name: notify
+    command: [/bin/sh, -c, 'echo "token was $0"; exit 3', "${{secret.token}}"]
+"""
+
+
+def test_secret_in_rollback_arguments_and_its_failing_output_never_reaches_any_output(
+    http_server: Any, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from tests.safety.support import ROOT, env
+
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(ROLLBACK_EXPERIMENT.format(port=http_server.port))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "chaosrun",
+            "run",
+            str(exp),
+            "--out",
+            str(tmp_path / "out"),
+            "--state-dir",
+            str(tmp_path / "state"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=env(),
+        check=False,
+    )
+    assert proc.returncode == 5, proc.stdout + proc.stderr  # the rollback failed: the loudest outcome
+    assert "rollback notify" in proc.stdout and "token was ***" in proc.stdout + proc.stderr
+    for path in [p for p in (tmp_path / "out").rglob("*") if p.is_file()]:
+        assert TOKEN not in path.read_text(errors="replace"), f"secret leaked into {path.name}"
+    assert TOKEN not in proc.stdout + proc.stderr
