@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ValidationFailed
-from .node import Document, compose
+from .node import compose_file
 from .result import EXIT_CODES, Status
 
 __all__ = ["GameDay", "GameDayEntry", "load_gameday", "run_gameday", "worst_exit_code"]
@@ -57,16 +57,8 @@ def _str_map(node: object) -> tuple[tuple[str, str], ...]:
 def load_gameday(path: str | Path, variables: Mapping[str, str] = {}) -> GameDay:
     """Read and check a game-day plan; raises ValidationFailed with every located problem."""
     p = Path(path)
-    doc = Document(file=str(path))
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        doc.add(0, 0, "", f"cannot read the plan: {getattr(exc, 'strerror', None) or exc}")
-        doc.raise_if_any()
-        raise AssertionError("unreachable") from exc
-    root = compose(text, doc)
-    doc.raise_if_any()
-    assert root is not None
+    root = compose_file(str(path), what="game-day plan")
+    doc = root.doc
     m = root.mapping({"title", "stop_on", "variables", "experiments"}, required=("title", "experiments"))
     doc.raise_if_any()
     assert m is not None

@@ -50,7 +50,7 @@ from .model import (
     ToxiproxyProxy,
     ToxiproxyServer,
 )
-from .node import MAX_BYTES, Document, Node, compose
+from .node import Document, Node, compose, read_text
 from .units import Bound, format_duration
 
 __all__ = ["COMMON_FAULT_KEYS", "DEFAULT_TOXIPROXY_URL", "load_experiment", "load_text", "parse_caps"]
@@ -106,7 +106,7 @@ def load_experiment(
 ) -> Experiment:
     """Read and validate an experiment file. Raises ValidationFailed listing every problem."""
     file = str(path)
-    text = _read(file)
+    text = read_text(file)
     if isinstance(text, Issue):
         raise ValidationFailed([text])
     return load_text(text, file=file, variables=variables, environ=environ)
@@ -144,35 +144,6 @@ def load_text(
     experiment = _Parser(doc, base_dir or os.path.dirname(file) or ".").experiment(root, text)
     _raise_if_any(doc)
     return experiment
-
-
-def _read(file: str) -> str | Issue:
-    """The text of a file, or the reason it cannot be an experiment (an Issue naming the file)."""
-
-    def issue(message: str, line: int = 0, column: int = 0) -> Issue:
-        return Issue(file=file, line=line, column=column, path="", message=message)
-
-    try:
-        if os.path.isdir(file):
-            return issue("is a directory, not an experiment file")
-        with open(file, "rb") as fh:
-            data = fh.read(MAX_BYTES + 1)
-    except FileNotFoundError:
-        return issue("no such file")
-    except OSError as exc:
-        return issue(f"cannot read: {exc.strerror or exc}")
-    except ValueError:  # a path with a NUL byte (found by tests/test_loader_fuzz.py)
-        return issue("is not a valid path (it contains a NUL character)")
-    if len(data) > MAX_BYTES:
-        return issue(f"file too large (over {MAX_BYTES} bytes); experiments are small documents")
-    if b"\0" in data:
-        return issue("not a text file (it contains NUL bytes); expected YAML or JSON")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        before = data[: exc.start]
-        line, column = before.count(b"\n") + 1, exc.start - (before.rfind(b"\n") + 1) + 1
-        return issue(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8", line, column)
 
 
 def _raise_if_any(doc: Document) -> None:
@@ -518,7 +489,7 @@ class _Parser:
             if rel is None:
                 continue
             path = os.path.normpath(os.path.join(self.base_dir, rel))
-            text = _read(path)
+            text = read_text(path)
             if isinstance(text, Issue):
                 shown = f"'{rel}'" if path == rel else f"'{rel}' ({path})"
                 item.error(f"cannot include {shown}: {text.message}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import difflib
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import yaml
 from .errors import Issue, ValidationFailed
 from .units import Bound, parse_bound, parse_duration
 
-__all__ = ["MAX_BYTES", "MAX_NODES", "Document", "Node", "compose"]
+__all__ = ["MAX_BYTES", "MAX_NODES", "Document", "Node", "compose", "compose_file", "read_text"]
 
 MAX_BYTES = 1_000_000
 MAX_NODES = 100_000
@@ -377,3 +378,48 @@ class Node:
             except ValueError:
                 return text
         return self.substitute(text)
+
+
+def read_text(file: str, *, what: str = "experiment") -> str | Issue:
+    """The text of an input file, or the reason it cannot be read (an Issue naming the file)."""
+
+    def issue(message: str, line: int = 0, column: int = 0) -> Issue:
+        return Issue(file=file, line=line, column=column, path="", message=message)
+
+    try:
+        if os.path.isdir(file):
+            return issue(
+                f"is a directory, not an {what} file" if what[0] in "aeiou" else f"is a directory, not a {what} file"
+            )
+        with open(file, "rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        return issue("no such file")
+    except OSError as exc:
+        return issue(f"cannot read: {exc.strerror or exc}")
+    except ValueError:  # a path with a NUL byte (found by tests/test_loader_fuzz.py)
+        return issue("is not a valid path (it contains a NUL character)")
+    if len(data) > MAX_BYTES:
+        plural = f"{what} files" if what.endswith("s") else f"{what}s"
+        return issue(f"file too large (over {MAX_BYTES} bytes); {plural} are small documents")
+    if b"\0" in data:
+        return issue("not a text file (it contains NUL bytes); expected YAML or JSON")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line, column = before.count(b"\n") + 1, exc.start - (before.rfind(b"\n") + 1) + 1
+        return issue(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8", line, column)
+
+
+def compose_file(file: str, *, what: str, variables: Mapping[str, str] | None = None) -> Node:
+    """Read and compose a whole input file (settings, game-day plans); raises ValidationFailed
+    with located problems. Experiments go through `chaosrun.loader`, which checks more."""
+    text = read_text(file, what=what)
+    if isinstance(text, Issue):
+        raise ValidationFailed([text])
+    doc = Document(file=file, variables=dict(variables or {}))
+    root = compose(text, doc)
+    doc.raise_if_any()
+    assert root is not None  # compose reports every reason it returns None
+    return root

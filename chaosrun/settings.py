@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .model import Caps
-from .node import Document, compose
+from .node import compose_file
 
 __all__ = ["Settings", "load_settings", "settings_path", "stricter"]
 
@@ -47,16 +47,8 @@ def load_settings(path: Path | None) -> Settings:
         return Settings()
     from .loader import parse_caps
 
-    doc = Document(file=str(path))
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        doc.add(0, 0, "", f"cannot read the settings file: {getattr(exc, 'strerror', None) or exc}")
-        doc.raise_if_any()
-        raise AssertionError("unreachable") from exc
-    root = compose(text, doc)
-    doc.raise_if_any()
-    assert root is not None
+    root = compose_file(str(path), what="settings")
+    doc = root.doc
     m = root.mapping({"caps", "toxiproxy"})
     doc.raise_if_any()
     assert m is not None

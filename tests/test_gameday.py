@@ -74,3 +74,15 @@ def test_bad_gameday_plans_are_located_errors_with_exit_2(tmp_path: Path, plan: 
     assert proc.returncode == 2
     assert message in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_unreadable_plan_and_settings_files_get_the_loaders_file_checks(tmp_path: Path) -> None:
+    proc = chaosrun("gameday", str(tmp_path), tmp=tmp_path)
+    assert proc.returncode == 2 and "is a directory, not a game-day plan file" in proc.stderr
+    binary = tmp_path / "settings.yaml"
+    binary.write_bytes(b"caps: {max_targets: 1}\n\xff\xfe")
+    (tmp_path / "e.yaml").write_text(EXPERIMENT.format(title="x", path="/ok"))
+    proc = chaosrun("run", str(tmp_path / "e.yaml"), "--settings", str(binary), "--dry-run", tmp=tmp_path)
+    assert proc.returncode == 2
+    assert "settings.yaml:2:1: not UTF-8 text (byte 0xff); save the file as UTF-8" in proc.stderr
+    assert "Traceback" not in proc.stderr
