@@ -224,9 +224,7 @@ class SeriesAccumulator:
                 streak = 0
         rec_s = None if recovered_at is None else max(0.0, recovered_at - self.fault_removed_t)
         met = None if objective is None else (rec_s is not None and rec_s <= objective)
-        return RecoveryResult(
-            probe=self.probe, region=self.region, recovery_s=rec_s, objective_s=objective, met=met
-        )
+        return RecoveryResult(probe=self.probe, region=self.region, recovery_s=rec_s, objective_s=objective, met=met)
 
     def _sample_latency_limit(self) -> float | None:
         base = self.stats("baseline")

@@ -32,7 +32,7 @@ __all__ = [
     "Update",
 ]
 
-JSON: TypeAlias = str | int | float | bool | None | list["JSON"] | dict[str, "JSON"]
+JSON: TypeAlias = str | int | float | bool | list["JSON"] | dict[str, "JSON"] | None
 UndoRecord: TypeAlias = dict[str, JSON]  # the ledger's wire shape; always has "backend"
 
 
