@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,15 +25,7 @@ method: []
 
 
 def chaosrun(*args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "chaosrun", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        check=False,
-        env={**os.environ, "CHAOSRUN_STATE_DIR": str(tmp / "state"), "CI": "true"},
-    )
+    return run_cli(*args, state_dir=tmp / "state", timeout_s=120)
 
 
 def test_gameday_runs_every_experiment_and_exits_with_the_most_severe_code(http_server: Any, tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 
 from chaosrun.errors import PlanRefused
 from chaosrun.ledger import Ledger
+from tests.cli import run_cli
 from tests.fixtures.toxiproxy_server import ToxiproxyProcess
 from tests.safety.support import start_run, write_experiment
 
@@ -41,15 +41,7 @@ method:
 
 
 def chaosrun(*args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "chaosrun", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
-        env={**os.environ, "CHAOSRUN_STATE_DIR": str(tmp / "state")},
-    )
+    return run_cli(*args, state_dir=tmp / "state", timeout_s=60)
 
 
 def write(tmp: Path, caps: str = "") -> Path:
@@ -137,14 +129,13 @@ def test_site_settings_caps_apply_on_top_of_the_experiment(tmp_path: Path) -> No
     proc = chaosrun("run", str(write(tmp_path, "caps: {max_targets: 5}")), "--settings", str(settings), tmp=tmp_path)
     assert proc.returncode == 2
     assert "touches 2 targets but caps.max_targets is 1" in proc.stderr
-    env_proc = subprocess.run(
-        [sys.executable, "-m", "chaosrun", "run", str(write(tmp_path)), "--dry-run"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
-        env={**os.environ, "CHAOSRUN_STATE_DIR": str(tmp_path / "state"), "CHAOSRUN_SETTINGS": str(settings)},
+    env_proc = run_cli(
+        "run",
+        str(write(tmp_path)),
+        "--dry-run",
+        state_dir=tmp_path / "state",
+        env={"CHAOSRUN_SETTINGS": str(settings)},
+        timeout_s=60,
     )
     assert env_proc.returncode == 2 and "caps.max_targets is 1" in env_proc.stderr
 

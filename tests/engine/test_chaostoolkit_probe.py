@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,14 +42,8 @@ method: []
 def test_chaostoolkit_provider_probes(http_server: Any, tmp_path: Path, path: str, code: int, status: str) -> None:
     exp = tmp_path / "exp.yaml"
     exp.write_text(EXPERIMENT.format(port=http_server.port, path=path))
-    proc = subprocess.run(
-        [sys.executable, "-m", "chaosrun", "run", str(exp), "--out", str(tmp_path / "out"), "--no-report"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        check=False,
-        env={**os.environ, "CHAOSRUN_STATE_DIR": str(tmp_path / "state"), "CI": "true"},
+    proc = run_cli(
+        "run", str(exp), "--out", str(tmp_path / "out"), "--no-report", state_dir=tmp_path / "state", timeout_s=120
     )
     assert proc.returncode == code, proc.stdout + proc.stderr
     j = json.loads((tmp_path / "out" / "journal.json").read_text())

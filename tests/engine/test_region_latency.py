@@ -4,14 +4,12 @@ in one region deviates the hypothesis only there, and that region's recovery tim
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cli import run_cli
 from tests.fixtures.toxiproxy_server import ToxiproxyProcess, free_port
 from tests.safety.support import server_state
 
@@ -52,14 +50,8 @@ def test_latency_in_one_region_deviates_only_there_and_records_its_recovery(
             us_proxy=free_port(), eu_proxy=free_port(), us_port=us.port, eu_port=eu.port, toxiproxy=toxiproxy_clean.url
         )
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "chaosrun", "run", str(exp), "--out", str(tmp_path / "out"), "--no-report"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
-        env={**os.environ, "CHAOSRUN_STATE_DIR": str(tmp_path / "state"), "CI": "true"},
+    proc = run_cli(
+        "run", str(exp), "--out", str(tmp_path / "out"), "--no-report", state_dir=tmp_path / "state", timeout_s=60
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     j = json.loads((tmp_path / "out" / "journal.json").read_text())

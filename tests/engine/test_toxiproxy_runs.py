@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cli import run_cli
 from tests.fixtures.toxiproxy_server import ToxiproxyProcess, free_port
 from tests.safety.support import server_state
 
@@ -58,31 +56,21 @@ def test_ramp_on_both_streams_and_a_later_down_step_leave_the_server_as_found(
     before = server_state(toxiproxy_clean)
     path = tmp_path / "exp.yaml"
     path.write_text(EXPERIMENT)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "chaosrun",
-            "run",
-            str(path),
-            "--out",
-            str(tmp_path / "out"),
-            "--state-dir",
-            str(tmp_path / "state"),
-            "--no-report",
-            "--var",
-            f"service_port={http_server.port}",
-            "--var",
-            f"proxy_port={free_port()}",
-            "--var",
-            f"toxiproxy={toxiproxy_clean.url}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
-        env={**os.environ, "CI": "true"},
+    proc = run_cli(
+        "run",
+        str(path),
+        "--out",
+        str(tmp_path / "out"),
+        "--state-dir",
+        str(tmp_path / "state"),
+        "--no-report",
+        "--var",
+        f"service_port={http_server.port}",
+        "--var",
+        f"proxy_port={free_port()}",
+        "--var",
+        f"toxiproxy={toxiproxy_clean.url}",
+        timeout_s=60,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     journal = json.loads((tmp_path / "out" / "journal.json").read_text())

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cli import run_cli
 from tests.fixtures.toxiproxy_server import ToxiproxyProcess, free_port
 from tests.safety.support import chaosrun_toxics, server_state
 
@@ -52,15 +50,7 @@ def test_guardrail_trips_on_a_service_degrading_on_a_timer(
         EXPERIMENT.format(proxy_port=free_port(), service_port=http_server.port, toxiproxy=toxiproxy_clean.url)
     )
     http_server.set_mode("failing", after_s=3.0)  # about 2 s into the fault phase
-    proc = subprocess.run(
-        [sys.executable, "-m", "chaosrun", "run", str(exp), "--out", str(tmp_path / "out")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
-        env={**os.environ, "CHAOSRUN_STATE_DIR": str(tmp_path / "state"), "CI": "true"},
-    )
+    proc = run_cli("run", str(exp), "--out", str(tmp_path / "out"), state_dir=tmp_path / "state", timeout_s=60)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     j = json.loads((tmp_path / "out" / "journal.json").read_text())
     assert j["status"] == "aborted"

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.cli import run_cli
 from tests.fixtures.toxiproxy_server import ToxiproxyProcess
 from tests.safety.support import TOKEN, start_run, write_experiment
 
@@ -52,31 +53,13 @@ rollbacks:
 def test_secret_in_rollback_arguments_and_its_failing_output_never_reaches_any_output(
     http_server: Any, tmp_path: Path
 ) -> None:
-    import subprocess
-    import sys
 
-    from tests.safety.support import ROOT, env
+    from tests.safety.support import env
 
     exp = tmp_path / "exp.yaml"
     exp.write_text(ROLLBACK_EXPERIMENT.format(port=http_server.port))
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "chaosrun",
-            "run",
-            str(exp),
-            "--out",
-            str(tmp_path / "out"),
-            "--state-dir",
-            str(tmp_path / "state"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env=env(),
-        check=False,
+    proc = run_cli(
+        "run", str(exp), "--out", str(tmp_path / "out"), "--state-dir", str(tmp_path / "state"), env=env(), timeout_s=60
     )
     assert proc.returncode == 5, proc.stdout + proc.stderr  # the rollback failed: the loudest outcome
     assert "rollback notify" in proc.stdout and "token was ***" in proc.stdout + proc.stderr

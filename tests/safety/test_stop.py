@@ -5,28 +5,20 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cli import run_cli
 from tests.fixtures.toxiproxy_server import ToxiproxyProcess, free_port
-from tests.safety.support import ROOT, chaosrun_toxics, env, start_run, write_experiment
+from tests.safety.support import chaosrun_toxics, env, start_run, write_experiment
 
 pytestmark = pytest.mark.toxiproxy
 
 
 def stop(state: Path, toxiproxy: ToxiproxyProcess) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "chaosrun", "stop", "--state-dir", str(state), "--toxiproxy", toxiproxy.url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env=env(),
-        check=False,
-    )
+    return run_cli("stop", "--state-dir", str(state), "--toxiproxy", toxiproxy.url, env=env(), timeout_s=60)
 
 
 def test_stop_aborts_a_live_run_which_rolls_back(
