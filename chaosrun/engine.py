@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import ChaosrunError, InfrastructureError, ToxiproxyUnreachable
-from .faults import FaultContext, Injection, get_kind, get_undoer
+from .faults import FaultContext, Injection, get_kind, get_undoer, undo_timeout
 from .journal import Clock, JournalWriter, Redactor
 from .ledger import Ledger, LedgerEntry
 from .model import Experiment, Phase, ProbeSpec, Region
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Engine", "RunOptions", "install_interrupt_handlers", "new_run_id"]
 
-UNDO_TIMEOUT_S = 10.0
 _FORCE_AFTER_SIGNALS = 3
 
 
@@ -362,15 +361,16 @@ class Engine:
         armed.undo_started = True
         rec = armed.record
         undo = get_undoer(str(armed.entry.undo.get("backend")))
+        limit_s = undo_timeout(armed.entry.undo)
         try:
             if undo is None:
                 raise InfrastructureError(f"no undo function for back end {armed.entry.undo.get('backend')!r}")
-            async with asyncio.timeout(UNDO_TIMEOUT_S):
+            async with asyncio.timeout(limit_s):
                 await undo(armed.entry.undo, ctx)
         except Exception as exc:  # an undo failure is recorded and reported, never lost
             text = str(exc) or type(exc).__name__
             if isinstance(exc, TimeoutError):
-                text = f"undo timed out after {UNDO_TIMEOUT_S:g}s"
+                text = f"undo timed out after {limit_s:g}s"
             rec.undo, rec.error = "failed", text
             unreachable = isinstance(exc, ToxiproxyUnreachable)
             self.result.remaining.append(

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .faults import FaultContext, get_undoer
+from .faults import FaultContext, get_undoer, undo_timeout
 from .ledger import Ledger, pid_alive
 from .model import Experiment, Phases
 
@@ -56,7 +56,7 @@ async def recover(ledger: Ledger, *, include_live: bool = False, echo: Callable[
             try:
                 if undo is None:
                     raise LookupError(f"no undo function for back end {entry.undo.get('backend')!r} (plugin missing?)")
-                async with asyncio.timeout(15):
+                async with asyncio.timeout(undo_timeout(entry.undo)):
                     await undo(entry.undo, ctx)
             except Exception as exc:  # reported per entry; the others are still tried
                 report.failed.append(f"{label}: {exc or type(exc).__name__}")

@@ -22,6 +22,7 @@ __all__ = [
     "get_kind",
     "get_undoer",
     "known_kinds",
+    "undo_timeout",
     "undoer",
 ]
 
@@ -85,6 +86,18 @@ def get_kind(kind: str) -> FaultKind | None:
 def known_kinds() -> tuple[str, ...]:
     _load()
     return tuple(sorted(_KINDS))
+
+
+DEFAULT_UNDO_TIMEOUT_S = 10.0
+
+
+def undo_timeout(record: UndoRecord) -> float:
+    """How long an undo may take: 10 s, or longer when the record says its own undo runs longer
+    (`timeout_s`, e.g. a Chaos Toolkit rollback with its own timeout) plus 5 s of margin."""
+    own = record.get("timeout_s")
+    if isinstance(own, int | float) and not isinstance(own, bool) and own > 0:
+        return max(DEFAULT_UNDO_TIMEOUT_S, float(own) + 5.0)
+    return DEFAULT_UNDO_TIMEOUT_S
 
 
 def get_undoer(backend: str) -> UndoFn | None:

@@ -42,6 +42,8 @@ class ModeParams(FaultParams):
     mode: str
     fail_apply: bool = False
     fail_undo: bool = False
+    undo_delay_s: float = 0.0  # a slow undo
+    undo_timeout_s: float | None = None  # the undo's own time limit, recorded in the ledger entry
 
 
 def _post(url: str, mode: str) -> None:
@@ -66,7 +68,15 @@ class ModeInjection(Injection):
         return f"mode {self.params.mode} on {self.params.url}"
 
     def undo_record(self) -> UndoRecord:
-        return {"backend": "test", "url": self.params.url, "fail": self.params.fail_undo}
+        record: UndoRecord = {
+            "backend": "test",
+            "url": self.params.url,
+            "fail": self.params.fail_undo,
+            "delay_s": self.params.undo_delay_s,
+        }
+        if self.params.undo_timeout_s is not None:
+            record["timeout_s"] = self.params.undo_timeout_s
+        return record
 
     async def apply(self, ctx: FaultContext) -> None:
         if self.params.fail_apply:
@@ -97,6 +107,7 @@ UNDONE: list[str] = []
 async def undo_mode(record: UndoRecord, ctx: FaultContext) -> None:
     if record.get("fail"):
         raise RuntimeError("undo refused on purpose")
+    await asyncio.sleep(float(record.get("delay_s") or 0))  # type: ignore[arg-type]
     await asyncio.to_thread(_post, str(record["url"]), "healthy")
     UNDONE.append(str(record["url"]))
 

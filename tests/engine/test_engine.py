@@ -161,3 +161,30 @@ def test_slow_recovery_misses_its_objective(make_http_server: Any, tmp_path: Pat
     rec = j["recovery"][0]
     assert rec["met"] is False and rec["recovery_s"] >= 1.0
     assert any("objective 0.5s" in r for r in verdict(j, "r", "recovery")["reasons"])
+
+
+@pytest.mark.parametrize(
+    ("own_timeout_s", "code", "undo"),
+    [
+        pytest.param(None, 5, "failed", id="slow-undo-beyond-the-cap-fails-loudly"),
+        pytest.param(1.0, 0, "ok", id="an-undo-with-its-own-longer-timeout-is-given-it"),
+    ],
+)
+def test_undo_time_limit_is_the_default_cap_or_the_undos_own(
+    make_http_server: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    own_timeout_s: float | None,
+    code: int,
+    undo: str,
+) -> None:
+    import chaosrun.faults
+
+    monkeypatch.setattr(chaosrun.faults, "DEFAULT_UNDO_TIMEOUT_S", 0.3)
+    srv = make_http_server("x")
+    step = mode_step(srv.url, "slow", undo_delay_s=0.8, undo_timeout_s=own_timeout_s)
+    got, j = run(experiment({"r": srv.url}, method=[step], during=None), tmp_path)
+    fault = next(f for f in j["faults"] if not f["setup"])
+    assert (got, fault["undo"]) == (code, undo)
+    if undo == "failed":
+        assert fault["error"] == "undo timed out after 0.3s" and j["remaining"]
