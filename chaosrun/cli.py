@@ -456,8 +456,10 @@ def stop(state_dir: str | None, toxiproxy_urls: tuple[str, ...], wait_s: float) 
 
 
 def main() -> None:
-    """Console entry point."""
+    """Console entry point: the one place that turns a ChaosrunError into its message and exit code."""
     try:
         cli.main(prog_name="chaosrun", standalone_mode=True)
+    except ChaosrunError as exc:
+        _fail(exc)
     except KeyboardInterrupt:
         sys.exit(3)

@@ -220,19 +220,27 @@ class Ledger:
             _fsync_dir(self.entries_dir)
 
     def entries(self, run_id: str | None = None) -> list[LedgerEntry]:
-        """Entries on disk, oldest first (a corrupt file is reported, not skipped silently)."""
+        """Entries on disk, oldest first. A corrupt entry refuses (PlanRefused): something may be
+        injected that nobody can name, so a run must not start on top of it."""
+        good, bad = self.scan(run_id)
+        if bad:
+            path, why = bad[0]
+            raise PlanRefused(f"ledger entry {path} is unreadable ({why}); inspect and remove it by hand")
+        return good
+
+    def scan(self, run_id: str | None = None) -> tuple[list[LedgerEntry], list[tuple[Path, str]]]:
+        """Readable entries (oldest first) and unreadable ones with the reason (for `recover`)."""
         if not self.entries_dir.exists():
-            return []
-        out = []
+            return [], []
+        good: list[LedgerEntry] = []
+        bad: list[tuple[Path, str]] = []
         folders = [self.entries_dir / run_id] if run_id else sorted(self.entries_dir.iterdir())
         for folder in folders:
             if not folder.is_dir():
                 continue
-            for path in folder.glob("*.json"):
+            for path in sorted(folder.glob("*.json")):
                 try:
-                    out.append(LedgerEntry.from_json(path.read_text()))
+                    good.append(LedgerEntry.from_json(path.read_text()))
                 except (OSError, ValueError, KeyError, TypeError) as exc:
-                    raise PlanRefused(
-                        f"ledger entry {path} is unreadable ({exc}); inspect and remove it by hand"
-                    ) from exc
-        return sorted(out, key=lambda e: (e.created_at, e.entry_id))
+                    bad.append((path, str(exc)))
+        return sorted(good, key=lambda e: (e.created_at, e.entry_id)), bad

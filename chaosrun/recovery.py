@@ -40,9 +40,13 @@ async def recover(ledger: Ledger, *, include_live: bool = False, echo: Callable[
     import aiohttp
 
     report = RecoverReport()
-    entries = ledger.entries()
+    entries, unreadable = ledger.scan()
+    for path, why in unreadable:  # reported, and the readable entries are still undone
+        report.failed.append(f"ledger entry {path} is unreadable ({why}); inspect it and remove it by hand")
+        echo(f"FAILED: ledger entry {path} is unreadable ({why}); inspect it and remove it by hand")
     if not entries:
-        echo("ledger is empty: nothing to recover")
+        if not unreadable:
+            echo("ledger is empty: nothing to recover")
         return report
     async with aiohttp.ClientSession() as http:
         for entry in reversed(entries):  # newest first, as the engine undoes
@@ -93,7 +97,7 @@ async def emergency_stop(
         echo(f"run {r.run_id} (pid {r.pid}) did not end within {wait_s:g}s; its faults are removed below")
     report = await recover(ledger, include_live=True, echo=echo)
     urls = set(toxiproxy_urls)
-    for entry in ledger.entries():
+    for entry in ledger.scan()[0]:
         server = entry.undo.get("server") or entry.undo.get("url")
         if isinstance(server, str):
             urls.add(server)
@@ -107,8 +111,9 @@ async def emergency_stop(
                 try:
                     removed = await remove_owned_toxics(url, http)
                 except Exception as exc:  # an unreachable server is reported, the others still cleaned
-                    report.failed.append(f"toxiproxy {url}: {exc}")
-                    echo(f"FAILED: toxiproxy {url}: {exc}")
+                    text = str(exc) if url in str(exc) else f"toxiproxy {url}: {exc}"
+                    report.failed.append(text)
+                    echo(f"FAILED: {text}")
                     continue
                 for name in removed:
                     report.undone.append(f"toxic {name} on {url}")
