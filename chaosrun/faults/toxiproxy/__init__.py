@@ -1,0 +1,39 @@
+"""Toxiproxy fault kinds: toxics on proxies (`toxiproxy.latency`, ...) and `toxiproxy.down`.
+
+Ownership: every toxic chaosrun creates is named `chaosrun-<run id>-<step>-<stream>`, and its
+undo record names the server, the proxy and the toxic, so undo (and `chaosrun stop`) removes
+exactly what this run made. `down` records the proxy's previous `enabled` value (read by
+`setup()`) and undo restores it. Undo is idempotent: a 404 means already gone.
+
+`setup()` is the preflight: every server answers `/version`; declared proxies with
+listen+upstream that are missing are created (as setup injections, so undo deletes them);
+a target proxy that carries another run's toxics refuses the plan.
+
+Importing this package registers the eight kinds (`kinds`) and the `toxiproxy` undoer (`undo`):
+    params.py      ToxicParams, DownParams, Ramp and their parsing from YAML
+    injections.py  ToxicInjection, DownInjection, ProxyInjection: apply and undo records
+    kinds.py       the FaultKind classes and setup() (the preflight)
+    undo.py        toxic names and owners, undo_toxiproxy, remove_owned_toxics (emergency stop)
+"""
+
+from __future__ import annotations
+
+from .injections import DownInjection, ProxyInjection, ToxicInjection
+from .kinds import TOXIC_KINDS, DownFault
+from .params import DownParams, Ramp, ToxicParams
+from .undo import owner_of, remove_owned_toxics, toxic_name, undo_toxiproxy
+
+__all__ = [
+    "TOXIC_KINDS",
+    "DownFault",
+    "DownInjection",
+    "DownParams",
+    "ProxyInjection",
+    "Ramp",
+    "ToxicInjection",
+    "ToxicParams",
+    "owner_of",
+    "remove_owned_toxics",
+    "toxic_name",
+    "undo_toxiproxy",
+]

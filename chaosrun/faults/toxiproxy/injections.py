@@ -1,0 +1,169 @@
+"""Toxiproxy injections: a toxic on one proxy and stream, a proxy disabled, a declared proxy created."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from ...errors import FaultFailed, ToxiproxyConflict
+from ...model import FaultStep
+from ...toxiproxy_client import Stream, ToxiproxyClient
+from ..base import FaultContext, Injection, UndoRecord, Update
+from .params import _ATTRS
+
+
+@asynccontextmanager
+async def _connect(ctx: FaultContext, url: str) -> AsyncIterator[ToxiproxyClient]:
+    """A client on the run's shared session, or on its own session when there is none."""
+    async with ToxiproxyClient(url, session=ctx.http) as client:
+        yield client
+
+
+@dataclass(kw_only=True, eq=False)
+class ToxicInjection(Injection):
+    """One named toxic on one proxy and stream."""
+
+    step: FaultStep
+    target: str
+    region: str | None
+    url: str
+    proxy: str
+    toxic: str  # chaosrun-<run id>-<step>-<stream>
+    toxic_type: str
+    stream: Stream
+    toxicity: float
+    attributes: tuple[tuple[str, int], ...]
+    ramp: tuple[tuple[float, int], ...] = ()  # (seconds after apply, value of the ramped attribute)
+    ramp_attribute: str | None = None
+    level: int | None = None  # the ramped attribute's current value, once a ramp step ran
+    ramp_done: int = 0  # ramp steps run so far
+
+    def describe(self) -> str:
+        units = {a.key: a for a in _ATTRS[self.toxic_type]}
+        values = dict(self.attributes)
+        if self.ramp_attribute is not None and self.level is not None:
+            values[self.ramp_attribute] = self.level
+        primary = _ATTRS[self.toxic_type][0].key
+        parts = [
+            (units[k].format(v) if k == primary else f"{k} {units[k].format(v)}")
+            for k, v in values.items()
+            if v or units[k].required
+        ]
+        if self.ramp and self.ramp_attribute is not None:
+            last = units[self.ramp_attribute].format(self.ramp[-1][1])
+            if self.ramp_done:
+                parts.append(f"ramp step {self.ramp_done}/{len(self.ramp)} to {last}")
+            else:
+                parts.append(f"ramping to {last} in {len(self.ramp)} steps")
+        if self.toxicity < 1.0:
+            parts.append(f"toxicity {self.toxicity:g}")
+        return f"{self.toxic_type} {', '.join(parts)} ({self.stream}) on {self.proxy}"
+
+    def undo_record(self) -> UndoRecord:
+        return {
+            "backend": "toxiproxy",
+            "action": "remove_toxics",
+            "url": self.url,
+            "proxy": self.proxy,
+            "toxics": [self.toxic],
+        }
+
+    async def apply(self, ctx: FaultContext) -> None:
+        attributes = dict(self.attributes)
+        async with _connect(ctx, self.url) as client:
+            try:
+                await client.create_toxic(
+                    self.proxy,
+                    type=self.toxic_type,
+                    name=self.toxic,
+                    stream=self.stream,
+                    toxicity=self.toxicity,
+                    attributes=attributes,
+                )
+            except ToxiproxyConflict:
+                # Our own name: an earlier apply of this run got through. Make it match.
+                existing = await client.get_toxic(self.proxy, self.toxic)
+                if existing.type != self.toxic_type or existing.stream != self.stream:
+                    raise FaultFailed(
+                        f"toxiproxy {self.url}: proxy '{self.proxy}' already has a toxic named '{self.toxic}' "
+                        f"of type {existing.type} ({existing.stream}); remove it and retry"
+                    ) from None
+                await client.update_toxic(self.proxy, self.toxic, attributes=attributes, toxicity=self.toxicity)
+
+    def updates(self) -> Sequence[Update]:
+        return [(offset, self._ramp_action(value)) for offset, value in self.ramp]
+
+    def _ramp_action(self, value: int) -> Callable[[FaultContext], Awaitable[None]]:
+        attribute = self.ramp_attribute or self.toxic_type
+
+        async def ramp_step(ctx: FaultContext) -> None:
+            async with _connect(ctx, self.url) as client:
+                await client.update_toxic(self.proxy, self.toxic, attributes={attribute: value})
+            self.level = value
+            self.ramp_done += 1
+
+        return ramp_step
+
+
+@dataclass(kw_only=True, eq=False)
+class DownInjection(Injection):
+    """A proxy disabled: its listener and connections close; undo restores `previous_enabled`."""
+
+    step: FaultStep
+    target: str
+    region: str | None
+    url: str
+    proxy: str
+    previous_enabled: bool = True  # read by setup() before the ledger entry is written
+
+    def describe(self) -> str:
+        return f"down: proxy {self.proxy} disabled (connections refused)"
+
+    def undo_record(self) -> UndoRecord:
+        return {
+            "backend": "toxiproxy",
+            "action": "enable",
+            "url": self.url,
+            "proxy": self.proxy,
+            "enabled": self.previous_enabled,
+        }
+
+    async def apply(self, ctx: FaultContext) -> None:
+        async with _connect(ctx, self.url) as client:
+            await client.update_proxy(self.proxy, enabled=False)
+
+
+@dataclass(kw_only=True, eq=False)
+class ProxyInjection(Injection):
+    """A declared proxy that was missing: created by setup, deleted by undo (server left as found)."""
+
+    step: FaultStep
+    target: str
+    region: str | None
+    url: str
+    proxy: str
+    listen: str
+    upstream: str
+
+    def describe(self) -> str:
+        return f"create proxy {self.proxy} ({self.listen} -> {self.upstream})"
+
+    def undo_record(self) -> UndoRecord:
+        return {
+            "backend": "toxiproxy",
+            "action": "delete_proxy",
+            "url": self.url,
+            "proxy": self.proxy,
+            "upstream": self.upstream,
+        }
+
+    async def apply(self, ctx: FaultContext) -> None:
+        async with _connect(ctx, self.url) as client:
+            try:
+                await client.create_proxy(self.proxy, listen=self.listen, upstream=self.upstream)
+            except ToxiproxyConflict as exc:
+                raise FaultFailed(
+                    f"toxiproxy {self.url}: proxy '{self.proxy}' appeared between the preflight and its "
+                    "creation; another tool manages it: remove it or drop listen/upstream from the experiment"
+                ) from exc

@@ -1,0 +1,102 @@
+"""Toxic names that carry their owner, the `toxiproxy` undoer and the emergency stop.
+
+Every toxic chaosrun creates is named `chaosrun-<run id>-<step>-<stream>`: undo and
+`chaosrun stop` remove exactly what a run made, and never toxics of other owners.
+Undo is idempotent: a 404 means already gone.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from ...errors import RollbackFailed, ToxiproxyNotFound
+from ...toxiproxy_client import ToxiproxyClient
+from .. import undoer
+from ..base import FaultContext, UndoRecord
+from .injections import _connect
+
+if TYPE_CHECKING:
+    import aiohttp
+
+PREFIX = "chaosrun-"
+_OWNER = re.compile(r"^chaosrun-([^-]+-[^-]+)-.+$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def toxic_name(run_id: str, step: str, stream: str) -> str:
+    """`chaosrun-<run id>-<step>-<stream>`; characters a URL path would mangle become `_`."""
+    return f"{PREFIX}{run_id}-{_UNSAFE.sub('_', step)}-{stream}"
+
+
+def owner_of(name: str) -> str | None:
+    """The run id in a chaosrun toxic name (`chaosrun-20261126T170000Z-3f9a1c-step-downstream`), else None."""
+    m = _OWNER.match(name)
+    return m.group(1) if m else None
+
+
+def _is_mine(name: str, run_id: str) -> bool:
+    return name.startswith(f"{PREFIX}{run_id}-")
+
+
+def _same_address(a: str, b: str) -> bool:
+    def norm(addr: str) -> str:
+        host, _, port = addr.rpartition(":")
+        return f"{'127.0.0.1' if host in ('localhost', '') else host}:{port}"
+
+    return norm(a) == norm(b)
+
+
+def _field(record: UndoRecord, key: str) -> str:
+    value = record.get(key)
+    if not isinstance(value, str) or not value:
+        raise RollbackFailed(f"toxiproxy undo: ledger record without '{key}': {record}; remove it by hand")
+    return value
+
+
+@undoer("toxiproxy")
+async def undo_toxiproxy(record: UndoRecord, ctx: FaultContext) -> None:
+    """Undo one record (idempotent: what is already gone counts as undone)."""
+    action, url, proxy = record.get("action"), _field(record, "url"), _field(record, "proxy")
+    async with _connect(ctx, url) as client:
+        try:
+            if action == "remove_toxics":
+                names = record.get("toxics")
+                for name in names if isinstance(names, list) else []:
+                    try:
+                        await client.delete_toxic(proxy, str(name))
+                    except ToxiproxyNotFound:
+                        continue
+            elif action == "enable":
+                await client.update_proxy(proxy, enabled=record.get("enabled") is not False)
+            elif action == "delete_proxy":
+                current = await client.get_proxy(proxy)
+                if not _same_address(current.upstream, _field(record, "upstream")):
+                    ctx.log(f"toxiproxy {url}: proxy '{proxy}' now points elsewhere ({current.upstream}); left as is")
+                    return
+                await client.delete_proxy(proxy)
+            else:
+                raise RollbackFailed(f"toxiproxy undo: unknown action {action!r} in ledger record {record}")
+        except ToxiproxyNotFound:
+            return  # proxy already gone: nothing of ours remains on it
+
+
+async def remove_owned_toxics(url: str, session: aiohttp.ClientSession | None, run_id: str | None = None) -> list[str]:
+    """Remove every `chaosrun-` toxic on a server (only `run_id`'s when given): the emergency stop.
+
+    Returns `proxy/toxic` for each one removed. Toxics of other owners are never touched.
+    A disabled proxy (`down`) carries no name, so only its ledger entry can restore it.
+    """
+    removed: list[str] = []
+    async with ToxiproxyClient(url, session=session) as client:
+        for proxy in (await client.proxies()).values():
+            for toxic in proxy.toxics:
+                mine = _is_mine(toxic.name, run_id) if run_id is not None else toxic.name.startswith(PREFIX)
+                if not mine:
+                    continue
+                try:
+                    await client.delete_toxic(proxy.name, toxic.name)
+                except ToxiproxyNotFound:
+                    continue
+                removed.append(f"{proxy.name}/{toxic.name}")
+    return removed
