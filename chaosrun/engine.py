@@ -22,14 +22,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ChaosrunError, InfrastructureError, ToxiproxyUnreachable
-from .faults import FaultContext, Injection, get_kind, get_undoer, undo_timeout
+from .errors import ChaosrunError
+from .faults import FaultContext
+from .injector import Injector
 from .journal import Clock, JournalWriter, Redactor
-from .ledger import Ledger, LedgerEntry
+from .ledger import Ledger
 from .model import Experiment, Phase, ProbeSpec, Region
-from .plan import Plan, PlannedStep
+from .plan import Plan
 from .procs import kill_all_children, run_argv
-from .result import FaultRecord, GuardrailTrip, PhaseSpan, RollbackRecord, RunResult, Status
+from .result import GuardrailTrip, PhaseSpan, RollbackRecord, RunResult, Status
 from .sample import Outcome, Sample
 from .verdict import GuardrailMonitor, SeriesAccumulator, compute_stats
 
@@ -82,18 +83,6 @@ class RunOptions:
 
 
 @dataclass(slots=True)
-class _Armed:
-    """An injection whose ledger entry is on disk (so it must be undone)."""
-
-    injection: Injection
-    entry: LedgerEntry
-    record: FaultRecord
-    kind_name: str
-    undo_started: bool = False  # an undo was started (it may still be running)
-    undone: bool = False  # the undo finished successfully
-
-
-@dataclass(slots=True)
 class _Live:
     """Last few seconds per region, for the live progress line."""
 
@@ -130,8 +119,6 @@ class Engine:
         self.abort = asyncio.Event()
         self.abort_reason = ""
         self._aborted_at: float | None = None
-        self._armed: list[_Armed] = []
-        self._fault_seq = 0
         self._series: dict[tuple[str, str], SeriesAccumulator] = {}
         self._guards = [GuardrailMonitor(g) for g in self.exp.guardrails]
         self._guards_by_probe: dict[str, list[GuardrailMonitor]] = {}
@@ -140,16 +127,23 @@ class Engine:
             self._guards_by_probe.setdefault(key, []).append(m)
         self._live = _Live()
         self._signals = 0
-        self._undoing = False
         self._stop_probes = asyncio.Event()
-        self._ctx: FaultContext | None = None
         self._skip_method = False
-        self._undo_failures: list[tuple[FaultRecord, bool]] = []  # (fault, server unreachable)
+        self._injector = Injector(
+            plan,
+            run_id=run_id,
+            ledger=options.ledger,
+            journal=self.journal,
+            clock=self.clock,
+            result=self.result,
+            log=self._log,
+            on_error=self._on_backend_error,
+        )
 
     # ------------------------------------------------------------------ public
     async def run(self, http: aiohttp.ClientSession) -> RunResult:
         """Run every phase; always undo; decide the status; write journal.json."""
-        ctx = self._ctx = FaultContext(run_id=self.run_id, experiment=self.exp, http=http, log=self._log)
+        ctx = FaultContext(run_id=self.run_id, experiment=self.exp, http=http, log=self._log)
         loop = asyncio.get_running_loop()
         if self.opt.handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -164,9 +158,9 @@ class Engine:
         )
         probe_tasks: list[asyncio.Task[None]] = []
         try:
-            await self._setup(ctx)
+            await self._injector.setup(ctx)
             probe_tasks = self._start_probes(http)
-            health = asyncio.create_task(self._watch_health(ctx))
+            health = asyncio.create_task(self._injector.watch_health(ctx))
             try:
                 await self._phases(ctx)
             finally:
@@ -178,7 +172,7 @@ class Engine:
         except Exception as exc:  # a bug must still never skip the undo below
             self._error(f"internal error: {type(exc).__name__}: {exc}")
         finally:
-            await self._undo_all(ctx, reason="run ending")
+            await self._undo_all(ctx, include_setup=True)
             await self._run_rollbacks()
             self._stop_probes.set()
             for t in probe_tasks:
@@ -233,7 +227,7 @@ class Engine:
             self._skip_method = True
             return
         self._phase("fault")
-        steps = [asyncio.create_task(self._drive_step(s, ctx)) for s in self.plan.steps]
+        steps = [asyncio.create_task(self._injector.drive_step(s, ctx)) for s in self.plan.steps]
         try:
             done_in_time = await self._wait_or_step_error(steps, self.exp.phases.fault_s)
         finally:
@@ -242,7 +236,7 @@ class Engine:
             for t in steps:
                 with contextlib.suppress(asyncio.CancelledError):
                     await t
-        await self._undo_all(ctx, reason="fault phase over" if done_in_time else self.abort_reason)
+        await self._undo_all(ctx, include_setup=not done_in_time)
         if not done_in_time or self.abort.is_set():
             return
         removed_t = self.clock.t()
@@ -281,151 +275,19 @@ class Engine:
                 return False
         return True
 
-    # ------------------------------------------------------------------ faults
-    async def _setup(self, ctx: FaultContext) -> None:
-        """Back-end preflight and setup injections (e.g. create missing proxies) before the baseline."""
-        by_kind: dict[str, list[Injection]] = {}
-        for s in self.plan.steps:
-            by_kind.setdefault(s.step.kind, []).extend(s.injections)
-        for kind_name, injections in by_kind.items():
-            kind = get_kind(kind_name)
-            assert kind is not None
-            # every kind sees its own injections (e.g. `down` reads each proxy's current state);
-            # a back end doing once-per-run work keeps that idempotent through ctx.cache
-            for inj in await kind.setup(injections, ctx):
-                await self._apply(inj, kind_name, ctx, setup=True)
+    # ------------------------------------------------------------------ faults and rollbacks
+    async def _undo_all(self, ctx: FaultContext, *, include_setup: bool) -> None:
+        """Undo every armed fault (see Injector.undo_all), then note guardrail reaction times."""
+        if await self._injector.undo_all(ctx, include_setup=include_setup) and self._aborted_at is not None:
+            reaction_ms = (self.clock.t() - self._aborted_at) * 1000
+            for g in self.result.guardrails:
+                if g.reaction_ms is None:
+                    g.reaction_ms = reaction_ms
 
-    async def _drive_step(self, planned: PlannedStep, ctx: FaultContext) -> None:
-        """Apply one step's injections at its start, run its ramps, undo at its end."""
-        fault_start = self.clock.t()
-        await asyncio.sleep(max(0.0, planned.start_s - (self.clock.t() - fault_start)))
-        armed = [await self._apply(inj, planned.step.kind, ctx) for inj in planned.injections]
-        updates = sorted(((off, fn, a) for a in armed for off, fn in a.injection.updates()), key=lambda u: u[0])
-        applied_at = self.clock.t()
-        for offset, fn, a in updates:
-            await asyncio.sleep(max(0.0, applied_at + offset - self.clock.t()))
-            await fn(ctx)
-            self.journal.event("fault_updated", fault=a.record.id, description=a.injection.describe())
-        end = planned.end_s(self.exp.phases.fault_s)
-        if planned.step.duration_s is not None:
-            await asyncio.sleep(max(0.0, fault_start + end - self.clock.t()))
-            for a in reversed(armed):
-                await self._undo(a, ctx)
-
-    async def _apply(self, inj: Injection, kind_name: str, ctx: FaultContext, *, setup: bool = False) -> _Armed:
-        """Ledger first (fsync'd), then apply. The armed record is undone whatever happens next."""
-        self._fault_seq += 1
-        record = FaultRecord(
-            id=f"f{self._fault_seq}",
-            name=inj.step.name if not setup else f"setup: {inj.describe()}",
-            kind=kind_name,
-            target=inj.target,
-            region=inj.region,
-            description=inj.describe(),
-            setup=setup,
-        )
-        self.result.faults.append(record)
-        entry = LedgerEntry(
-            entry_id=f"{record.id}-{_random.token_hex(2)}",
-            run_id=self.run_id,
-            pid=os.getpid(),
-            experiment=self.exp.title,
-            target=inj.target,
-            description=inj.describe(),
-            undo=inj.undo_record(),
-            created_at=self.clock.wall(),
-        )
-        self.opt.ledger.add(entry)
-        armed = _Armed(injection=inj, entry=entry, record=record, kind_name=kind_name)
-        self._armed.append(armed)
-        record.undo = "pending"
-        await inj.apply(ctx)
-        t = self.clock.t()
-        record.applied_s, record.applied_at = t, self.clock.wall(t)
-        self.journal.event(
-            "fault_applied",
-            fault=record.id,
-            kind=kind_name,
-            target=inj.target,
-            region=inj.region,
-            description=record.description,
-            setup=setup,
-        )
-        if not setup:
-            self._log(f"injected {record.description}")
-        return armed
-
-    async def _undo(self, armed: _Armed, ctx: FaultContext) -> None:
-        if armed.undo_started:
-            return
-        armed.undo_started = True
-        rec = armed.record
-        undo = get_undoer(str(armed.entry.undo.get("backend")))
-        limit_s = undo_timeout(armed.entry.undo)
-        try:
-            if undo is None:
-                raise InfrastructureError(f"no undo function for back end {armed.entry.undo.get('backend')!r}")
-            async with asyncio.timeout(limit_s):
-                await undo(armed.entry.undo, ctx)
-        except Exception as exc:  # an undo failure is recorded and reported, never lost
-            text = str(exc) or type(exc).__name__
-            if isinstance(exc, TimeoutError):
-                text = f"undo timed out after {limit_s:g}s"
-            rec.undo, rec.error = "failed", text
-            unreachable = isinstance(exc, ToxiproxyUnreachable)
-            self.result.remaining.append(
-                f"{rec.description} (target {rec.target}; run id {self.run_id})"
-                + (" — its server is unreachable" if unreachable else "")
-            )
-            self._undo_failures.append((rec, unreachable))
-            self.journal.event("fault_removed", fault=rec.id, ok=False, error=text)
-            self._log(f"UNDO FAILED for {rec.description}: {text}")
-            return
-        t = self.clock.t()
-        rec.undo, rec.removed_s, rec.removed_at = "ok", t, self.clock.wall(t)
-        armed.undone = True
-        self.opt.ledger.remove(armed.entry)
-        self.journal.event("fault_removed", fault=rec.id, ok=True, error=None)
-        if not rec.setup:
-            self._log(f"removed {rec.description}")
-
-    async def _undo_all(self, ctx: FaultContext, *, reason: str) -> None:
-        """Undo every armed fault, newest first (setup injections last), then note reaction times."""
-        pending = [a for a in self._armed if not a.undo_started]
-        if not pending:
-            return
-        self._undoing = True
-        try:
-            faults_first = [a for a in reversed(pending) if not a.record.setup]
-            setups = [a for a in reversed(pending) if a.record.setup] if reason != "fault phase over" else []
-            for a in faults_first + setups:
-                await self._undo(a, ctx)
-            if faults_first and self._aborted_at is not None:
-                reaction_ms = (self.clock.t() - self._aborted_at) * 1000
-                for g in self.result.guardrails:
-                    if g.reaction_ms is None:
-                        g.reaction_ms = reaction_ms
-        finally:
-            self._undoing = False
-
-    async def _watch_health(self, ctx: FaultContext) -> None:
-        """About once a second, ask the back ends of applied faults whether they are still there."""
-        while True:
-            await asyncio.sleep(1.0)
-            live = [a for a in self._armed if not a.undo_started]
-            by_kind: dict[str, list[Injection]] = {}
-            for a in live:
-                by_kind.setdefault(a.kind_name, []).append(a.injection)
-            for kind_name, injections in by_kind.items():
-                kind = get_kind(kind_name)
-                if kind is None:
-                    continue
-                try:
-                    await kind.healthcheck(injections, ctx)
-                except ChaosrunError as exc:
-                    self._error(str(exc))
-                    self._trigger_abort(f"infrastructure error: {exc}")
-                    return
+    def _on_backend_error(self, exc: ChaosrunError) -> None:
+        """A fault back end failed its health check: record the error and abort the run."""
+        self._error(str(exc))
+        self._trigger_abort(f"infrastructure error: {exc}")
 
     async def _run_rollbacks(self) -> None:
         for rb in self.exp.rollbacks:
@@ -552,8 +414,8 @@ class Engine:
         elif self._signals < _FORCE_AFTER_SIGNALS:
             self._log(f"{name} received again: rollback in progress, please wait (once more forces exit)")
         else:
-            left = [a for a in self._armed if not a.undone]  # includes an undo still running
-            lines = [f"  - {a.record.description} (target {a.record.target})" for a in left]
+            left = self._injector.still_armed()  # includes an undo still running
+            lines = [f"  - {r.description} (target {r.target})" for r in left]
             what = "\n".join(lines) if lines else "  (nothing: every fault was already undone)"
             sys.stderr.write(
                 self.journal.redact(
@@ -601,7 +463,7 @@ class Engine:
         self.journal.event("run_ended", status=status, reason=self.result.reason)
 
     def _status(self) -> tuple[Status, str]:
-        failures = self._undo_failures
+        failures = self._injector.undo_failures
         hard = [r for r, unreachable in failures if not unreachable]
         failed_rb = [r for r in self.result.rollbacks if not r.ok]
         if hard or failed_rb:

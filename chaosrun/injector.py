@@ -1,0 +1,207 @@
+"""Drives a run's faults for the engine: "ledger -> apply -> ... -> undo -> clear ledger".
+
+Every injection is written (fsync'd) to the ledger before it is applied, and stays armed until
+its undo succeeds. An undo failure is never lost: it is recorded on the fault, in the run's
+`remaining` list and in `undo_failures`, and its ledger entry is kept for `chaosrun recover`.
+The injector records facts only; the engine decides the run's status from them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets as _random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .errors import ChaosrunError, InfrastructureError, ToxiproxyUnreachable
+from .faults import FaultContext, Injection, get_kind, get_undoer, undo_timeout
+from .journal import Clock, JournalWriter
+from .ledger import Ledger, LedgerEntry
+from .plan import Plan, PlannedStep
+from .result import FaultRecord, RunResult
+
+__all__ = ["Injector"]
+
+
+@dataclass(slots=True)
+class _Armed:
+    """An injection whose ledger entry is on disk (so it must be undone)."""
+
+    injection: Injection
+    entry: LedgerEntry
+    record: FaultRecord
+    kind_name: str
+    undo_started: bool = False  # an undo was started (it may still be running)
+    undone: bool = False  # the undo finished successfully
+
+
+class Injector:
+    """Applies, ramps and undoes one run's injections, through the ledger."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        run_id: str,
+        ledger: Ledger,
+        journal: JournalWriter,
+        clock: Clock,
+        result: RunResult,
+        log: Callable[[str], None],
+        on_error: Callable[[ChaosrunError], None],
+    ) -> None:
+        self.plan = plan
+        self.run_id = run_id
+        self.ledger = ledger
+        self.journal = journal
+        self.clock = clock
+        self.result = result
+        self._log = log
+        self._on_error = on_error
+        self._armed: list[_Armed] = []
+        self._fault_seq = 0
+        self.undo_failures: list[tuple[FaultRecord, bool]] = []  # (fault, server unreachable)
+
+    def still_armed(self) -> list[FaultRecord]:
+        """Faults not (yet) undone, including one whose undo is still running."""
+        return [a.record for a in self._armed if not a.undone]
+
+    async def setup(self, ctx: FaultContext) -> None:
+        """Back-end preflight and setup injections (e.g. create missing proxies) before the baseline."""
+        by_kind: dict[str, list[Injection]] = {}
+        for s in self.plan.steps:
+            by_kind.setdefault(s.step.kind, []).extend(s.injections)
+        for kind_name, injections in by_kind.items():
+            kind = get_kind(kind_name)
+            assert kind is not None
+            # every kind sees its own injections (e.g. `down` reads each proxy's current state);
+            # a back end doing once-per-run work keeps that idempotent through ctx.cache
+            for inj in await kind.setup(injections, ctx):
+                await self.apply(inj, kind_name, ctx, setup=True)
+
+    async def drive_step(self, planned: PlannedStep, ctx: FaultContext) -> None:
+        """Apply one step's injections at its start, run its ramps, undo at its end."""
+        fault_start = self.clock.t()
+        await asyncio.sleep(max(0.0, planned.start_s - (self.clock.t() - fault_start)))
+        armed = [await self.apply(inj, planned.step.kind, ctx) for inj in planned.injections]
+        updates = sorted(((off, fn, a) for a in armed for off, fn in a.injection.updates()), key=lambda u: u[0])
+        applied_at = self.clock.t()
+        for offset, fn, a in updates:
+            await asyncio.sleep(max(0.0, applied_at + offset - self.clock.t()))
+            await fn(ctx)
+            self.journal.event("fault_updated", fault=a.record.id, description=a.injection.describe())
+        end = planned.end_s(self.plan.experiment.phases.fault_s)
+        if planned.step.duration_s is not None:
+            await asyncio.sleep(max(0.0, fault_start + end - self.clock.t()))
+            for a in reversed(armed):
+                await self.undo(a, ctx)
+
+    async def apply(self, inj: Injection, kind_name: str, ctx: FaultContext, *, setup: bool = False) -> _Armed:
+        """Ledger first (fsync'd), then apply. The armed record is undone whatever happens next."""
+        self._fault_seq += 1
+        record = FaultRecord(
+            id=f"f{self._fault_seq}",
+            name=inj.step.name if not setup else f"setup: {inj.describe()}",
+            kind=kind_name,
+            target=inj.target,
+            region=inj.region,
+            description=inj.describe(),
+            setup=setup,
+        )
+        self.result.faults.append(record)
+        entry = LedgerEntry(
+            entry_id=f"{record.id}-{_random.token_hex(2)}",
+            run_id=self.run_id,
+            pid=os.getpid(),
+            experiment=self.plan.experiment.title,
+            target=inj.target,
+            description=inj.describe(),
+            undo=inj.undo_record(),
+            created_at=self.clock.wall(),
+        )
+        self.ledger.add(entry)
+        armed = _Armed(injection=inj, entry=entry, record=record, kind_name=kind_name)
+        self._armed.append(armed)
+        record.undo = "pending"
+        await inj.apply(ctx)
+        t = self.clock.t()
+        record.applied_s, record.applied_at = t, self.clock.wall(t)
+        self.journal.event(
+            "fault_applied",
+            fault=record.id,
+            kind=kind_name,
+            target=inj.target,
+            region=inj.region,
+            description=record.description,
+            setup=setup,
+        )
+        if not setup:
+            self._log(f"injected {record.description}")
+        return armed
+
+    async def undo(self, armed: _Armed, ctx: FaultContext) -> None:
+        """Undo once, within the undo time limit; success clears the ledger entry, failure is recorded."""
+        if armed.undo_started:
+            return
+        armed.undo_started = True
+        rec = armed.record
+        undo = get_undoer(str(armed.entry.undo.get("backend")))
+        limit_s = undo_timeout(armed.entry.undo)
+        try:
+            if undo is None:
+                raise InfrastructureError(f"no undo function for back end {armed.entry.undo.get('backend')!r}")
+            async with asyncio.timeout(limit_s):
+                await undo(armed.entry.undo, ctx)
+        except Exception as exc:  # an undo failure is recorded and reported, never lost
+            text = str(exc) or type(exc).__name__
+            if isinstance(exc, TimeoutError):
+                text = f"undo timed out after {limit_s:g}s"
+            rec.undo, rec.error = "failed", text
+            unreachable = isinstance(exc, ToxiproxyUnreachable)
+            self.result.remaining.append(
+                f"{rec.description} (target {rec.target}; run id {self.run_id})"
+                + (" — its server is unreachable" if unreachable else "")
+            )
+            self.undo_failures.append((rec, unreachable))
+            self.journal.event("fault_removed", fault=rec.id, ok=False, error=text)
+            self._log(f"UNDO FAILED for {rec.description}: {text}")
+            return
+        t = self.clock.t()
+        rec.undo, rec.removed_s, rec.removed_at = "ok", t, self.clock.wall(t)
+        armed.undone = True
+        self.ledger.remove(armed.entry)
+        self.journal.event("fault_removed", fault=rec.id, ok=True, error=None)
+        if not rec.setup:
+            self._log(f"removed {rec.description}")
+
+    async def undo_all(self, ctx: FaultContext, *, include_setup: bool) -> bool:
+        """Undo every armed fault, newest first, then (when asked) setup injections, newest first.
+
+        True when at least one (non-setup) fault was undone or attempted."""
+        pending = [a for a in self._armed if not a.undo_started]
+        faults_first = [a for a in reversed(pending) if not a.record.setup]
+        setups = [a for a in reversed(pending) if a.record.setup] if include_setup else []
+        for a in faults_first + setups:
+            await self.undo(a, ctx)
+        return bool(faults_first)
+
+    async def watch_health(self, ctx: FaultContext) -> None:
+        """About once a second, ask the back ends of applied faults whether they are still there.
+
+        The first failure is handed to `on_error` and ends the watch."""
+        while True:
+            await asyncio.sleep(1.0)
+            live = [a for a in self._armed if not a.undo_started]
+            by_kind: dict[str, list[Injection]] = {}
+            for a in live:
+                by_kind.setdefault(a.kind_name, []).append(a.injection)
+            for kind_name, injections in by_kind.items():
+                kind = get_kind(kind_name)
+                if kind is None:
+                    continue
+                try:
+                    await kind.healthcheck(injections, ctx)
+                except ChaosrunError as exc:
+                    self._on_error(exc)
+                    return
