@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import os
 import secrets as _random
 import signal
 import sys
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,17 +25,16 @@ from .faults import FaultContext
 from .injector import Injector
 from .journal import Clock, JournalWriter, Redactor
 from .ledger import Ledger
-from .model import Experiment, Phase, ProbeSpec, Region
+from .model import Experiment, Phase
 from .plan import Plan
 from .procs import kill_all_children, run_argv
 from .result import GuardrailTrip, PhaseSpan, RollbackRecord, RunResult, Status
-from .sample import Outcome, Sample
-from .verdict import GuardrailMonitor, SeriesAccumulator, compute_stats
+from .sampling import Sampling
+from .verdict import GuardrailMonitor
 
 if TYPE_CHECKING:
     import aiohttp
 
-    from .probes import Sampler
     from .progress import Progress
 
 __all__ = ["Engine", "RunOptions", "install_interrupt_handlers", "new_run_id"]
@@ -82,26 +79,6 @@ class RunOptions:
     spin_s: float = 0.0  # busy-wait this long before each tick: sub-ms sampling precision for a CPU core
 
 
-@dataclass(slots=True)
-class _Live:
-    """Last few seconds per region, for the live progress line."""
-
-    oks: dict[str, list[tuple[float, bool, float]]] = field(default_factory=dict)
-
-    def add(self, region: str, t: float, ok: bool, latency: float | None) -> None:
-        items = self.oks.setdefault(region, [])
-        items.append((t, ok, math.nan if latency is None else latency))
-        if len(items) > 4096 or (items and items[0][0] < t - 5):
-            self.oks[region] = [x for x in items if x[0] >= t - 5][-4096:]
-
-    def snapshot(self) -> dict[str, tuple[float, float]]:
-        out = {}
-        for region, items in self.oks.items():
-            s = compute_stats([ok for _, ok, _ in items], [lat for _, _, lat in items])
-            out[region] = (s.success_ratio, s.p95_s)
-        return out
-
-
 class Engine:
     """One run of one experiment."""
 
@@ -119,15 +96,23 @@ class Engine:
         self.abort = asyncio.Event()
         self.abort_reason = ""
         self._aborted_at: float | None = None
-        self._series: dict[tuple[str, str], SeriesAccumulator] = {}
-        self._guards = [GuardrailMonitor(g) for g in self.exp.guardrails]
-        self._guards_by_probe: dict[str, list[GuardrailMonitor]] = {}
-        for m in self._guards:
+        guards_by_probe: dict[str, list[GuardrailMonitor]] = {}
+        for m in (GuardrailMonitor(g) for g in self.exp.guardrails):
             key = m.guardrail.probe or f"guardrail:{m.guardrail.name}"
-            self._guards_by_probe.setdefault(key, []).append(m)
-        self._live = _Live()
+            guards_by_probe.setdefault(key, []).append(m)
         self._signals = 0
         self._stop_probes = asyncio.Event()
+        self._sampling = Sampling(
+            self.exp,
+            journal=self.journal,
+            clock=self.clock,
+            secrets=secrets,
+            phases=self.result.phases,
+            guards_by_probe=guards_by_probe,
+            spin_s=options.spin_s,
+            stop=self._stop_probes,
+            on_breach=self._on_guardrail,
+        )
         self._skip_method = False
         self._injector = Injector(
             plan,
@@ -159,7 +144,7 @@ class Engine:
         probe_tasks: list[asyncio.Task[None]] = []
         try:
             await self._injector.setup(ctx)
-            probe_tasks = self._start_probes(http)
+            probe_tasks = self._sampling.start(http)
             health = asyncio.create_task(self._injector.watch_health(ctx))
             try:
                 await self._phases(ctx)
@@ -240,7 +225,7 @@ class Engine:
         if not done_in_time or self.abort.is_set():
             return
         removed_t = self.clock.t()
-        for acc in self._series.values():
+        for acc in self._sampling.series.values():
             acc.fault_removed_t = removed_t
         self._phase("recovery")
         await self._wait(self.exp.phases.recovery_s)
@@ -269,7 +254,7 @@ class Engine:
             abort_wait.cancel()
 
     def _baseline_held(self) -> bool:
-        for acc in self._series.values():
+        for acc in self._sampling.series.values():
             verdicts, _ = acc.verdicts(("baseline",))
             if any(v.judged and not v.held for v in verdicts):
                 return False
@@ -303,91 +288,8 @@ class Engine:
             text = text.replace("${secret." + name + "}", value)
         return text
 
-    # ------------------------------------------------------------------ probes
-    def _start_probes(self, http: aiohttp.ClientSession) -> list[asyncio.Task[None]]:
-        """One fixed-rate series per (probe, region) and per dedicated guard probe and region.
-
-        Series start staggered across one period, so N series at the same rate do not all fire
-        in the same millisecond (smoother load, lower schedule lag)."""
-        from .probes import ProbeContext, build_sampler
-
-        pctx = ProbeContext(http=http, secrets=self.secrets, base_dir=str(Path(self.exp.source or ".").parent))
-        series: list[tuple[str, Region, ProbeSpec, float]] = []
-        for p in self.exp.probes:
-            for region_name in p.regions:
-                self._series[(p.name, region_name)] = SeriesAccumulator(
-                    probe=p.name,
-                    region=region_name,
-                    tolerance=p.tolerance,
-                    during=p.during,
-                    recover_within_s=p.recover_within_s,
-                    recovery_streak=p.recovery_streak,
-                )
-                series.append((p.name, self.exp.region(region_name), p.spec, p.every_s))
-        for g in self.exp.guardrails:
-            if g.spec is not None:
-                series += [(f"guardrail:{g.name}", self.exp.region(r), g.spec, g.every_s) for r in g.regions]
-        now = time.monotonic()
-        return [
-            asyncio.create_task(
-                self._series_loop(
-                    name, region, build_sampler(spec, region, pctx), spec, every_s, now + every_s * i / len(series)
-                )
-            )
-            for i, (name, region, spec, every_s) in enumerate(series)
-        ]
-
-    async def _series_loop(
-        self, name: str, region: Region, sampler: Sampler, spec: ProbeSpec, every_s: float, start_mono: float
-    ) -> None:
-        from .scheduler import in_flight_bound, sample_series
-
-        acc = self._series.get((name, region.name))
-        guards = self._guards_by_probe.get(name, [])
-        start = self.clock.mono0
-
-        def on_sample(t_mono: float, lag_s: float, outcome: Outcome) -> None:
-            t_s = t_mono - start
-            phase = self._phase_at(t_s)
-            s = Sample(
-                probe=name,
-                region=region.name,
-                phase=phase,
-                t_s=t_s,
-                at=self.clock.wall(t_s),
-                ok=outcome.ok,
-                latency_s=outcome.latency_s,
-                status=outcome.status,
-                error=outcome.error,
-                lag_s=lag_s,
-            )
-            self.journal.sample(s)
-            if acc is not None:
-                acc.add(s)
-                self._live.add(region.name, t_s, s.ok, s.latency_s)
-            for m in guards:
-                evidence = m.add(region.name, t_s, s.ok, s.latency_s)
-                if evidence is not None:
-                    self._on_guardrail(m, region.name, evidence, breach_t=t_s)
-
-        await sample_series(
-            sampler,
-            every_s=every_s,
-            start_mono=start_mono,
-            stop=self._stop_probes,
-            on_sample=on_sample,
-            max_in_flight=in_flight_bound(every_s, spec.timeout_s),
-            spin_s=self.opt.spin_s,
-        )
-
-    def _phase_at(self, t_s: float) -> Phase:
-        phase: Phase = "baseline"
-        for span in self.result.phases:
-            if span.start_s <= t_s:
-                phase = span.name
-        return phase
-
-    def _on_guardrail(self, monitor: GuardrailMonitor, region: str, evidence: str, *, breach_t: float) -> None:
+    # ------------------------------------------------------------------ guardrails
+    def _on_guardrail(self, monitor: GuardrailMonitor, region: str, evidence: str, breach_t: float) -> None:
         """Abort at once. The reaction time runs from the breach sample's scheduled start (so it
         includes that sample's own latency) until every fault is undone."""
         g = monitor.guardrail
@@ -441,14 +343,14 @@ class Engine:
             self.opt.progress.event(self.clock.t(), self.journal.redact(text))
 
     def live_snapshot(self) -> dict[str, tuple[float, float]]:
-        return self._live.snapshot()
+        return self._sampling.live_snapshot()
 
     # ------------------------------------------------------------------ verdicts and status
     def _judge(self) -> None:
         self._close_last_phase()
         self.journal.flush_samples()
         phases = tuple(p.name for p in self.result.phases)
-        for acc in self._series.values():
+        for acc in self._sampling.series.values():
             verdicts, recovery = acc.verdicts(phases)
             self.result.verdicts.extend(verdicts)
             if recovery is not None:
