@@ -282,8 +282,7 @@ async def run_experiment(
                 await ticker
         finally:
             ledger.release(run_id)
-    score = _score(engine, exp, result, command)
-    journal_path = engine.journal.finish(exp, result, command=command, score=score)
+    journal_path, score = engine.journal.finish(exp, result, command=command, score_of=_score)
     if write_reports:
         _write_reports(journal_path, state_dir)
     code = EXIT_CODES[result.status]
@@ -304,14 +303,14 @@ async def run_experiment(
     return code
 
 
-def _score(engine: Any, exp: Experiment, result: Any, command: str) -> Any:
+def _score(journal: dict[str, Any]) -> Any:
     """The resilience score, a pure function of the journal (None when the report package is absent)."""
     try:
         from .report.score import score_wire
     except ImportError:
         return None
     try:
-        return score_wire(engine.journal.build(exp, result, command=command))
+        return score_wire(journal)
     except Exception as exc:  # a reporter problem never breaks a run
         click.echo(f"warning: could not compute the resilience score: {exc}", err=True)
         return None

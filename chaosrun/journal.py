@@ -14,7 +14,7 @@ import socket
 import sys
 import time
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -181,17 +181,27 @@ class JournalWriter:
             self._fh = None
 
     # -- journal.json ------------------------------------------------------------------------
-    def finish(self, experiment: Experiment, result: RunResult, *, command: str, score: JSON = None) -> Path:
-        """Write journal.json atomically (and redacted); returns its path."""
+    def finish(
+        self,
+        experiment: Experiment,
+        result: RunResult,
+        *,
+        command: str,
+        score_of: Callable[[dict[str, JSON]], JSON] | None = None,
+    ) -> tuple[Path, JSON]:
+        """Build the journal once, add its score (`score_of`, a pure function of the journal),
+        write journal.json atomically and redacted; returns its path and the score."""
         self.close()
-        doc = self.build(experiment, result, command=command, score=score)
+        doc = self.build(experiment, result, command=command)
+        if score_of is not None:
+            doc["score"] = score_of(doc)
         text = self.redact(json.dumps(doc, separators=(",", ":"), allow_nan=False))
         tmp = self.journal_path.with_suffix(".json.tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, self.journal_path)
-        return self.journal_path
+        return self.journal_path, doc["score"]
 
-    def build(self, experiment: Experiment, result: RunResult, *, command: str, score: JSON = None) -> dict[str, JSON]:
+    def build(self, experiment: Experiment, result: RunResult, *, command: str) -> dict[str, JSON]:
         """The journal's wire shape, built in this one place."""
         errors = [e for e, _ in sorted(self._errors.items(), key=lambda kv: kv[1])]
         series: list[JSON] = []
@@ -287,7 +297,7 @@ class JournalWriter:
             "remaining": list(result.remaining),
             "signals": list(result.signals),
             "events": self.events,  # type: ignore[dict-item]
-            "score": score,
+            "score": None,  # set by finish(score_of=...): a pure function of this journal
         }
 
 
