@@ -13,6 +13,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -91,6 +92,7 @@ async def _browser() -> AsyncIterator[str]:
             [exe, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its helpers (renderer, crashpad) share the group: ended together
         )
         try:
             port_file = Path(profile) / "DevToolsActivePort"
@@ -104,12 +106,29 @@ async def _browser() -> AsyncIterator[str]:
             port, path = port_file.read_text().splitlines()[:2]
             yield f"ws://127.0.0.1:{port}{path}"
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            _stop_group(proc)
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """End Chromium and every helper it started, and wait until none is left (bounded): a helper
+    still writing into the profile made removing it fail ("Directory not empty")."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)  # any member of the group left?
+        except ProcessLookupError:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        time.sleep(0.05)
 
 
 async def open_page(url: str, queries: dict[str, str], *, width: int = 1280, full_page: bool = True) -> PageResult:
