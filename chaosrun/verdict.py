@@ -243,59 +243,51 @@ class SeriesAccumulator:
         for phase in phases:
             tol = self.tolerance_for(phase)
             since: float | None = None
-            extra: list[str] = []
+            reasons: list[str] = []
             if phase == "recovery" and self.fault_removed_t is not None:
-                data = self._phases.get("recovery", _PhaseData())
-                triples = [
-                    (t, bool(ok), None if lat != lat else lat)
-                    for t, ok, lat in zip(data.times, data.oks, data.latencies, strict=True)
-                ]
-                recovery = self.recovery(triples)
-                if self.recover_within_s is not None:
-                    if recovery.recovery_s is None:
-                        extra.append(
-                            f"did not recover within the recovery phase (objective {self.recover_within_s:g}s)"
-                        )
-                        since = self.fault_removed_t + self.recover_within_s
-                    elif not recovery.met:
-                        extra.append(
-                            f"recovered after {recovery.recovery_s:.1f}s, objective {self.recover_within_s:g}s"
-                        )
-                        since = self.fault_removed_t + recovery.recovery_s
-                    else:
-                        since = self.fault_removed_t + recovery.recovery_s
+                recovery, since, reasons = self._judge_recovery(self.fault_removed_t)
             stats = self.stats(phase, since)
-            if tol is None:
-                out.append(
-                    PhaseVerdict(
-                        probe=self.probe,
-                        region=self.region,
-                        phase=phase,
-                        judged=False,
-                        held=None,
-                        stats=stats,
-                        tolerance="not judged",
-                        reasons=(),
-                    )
-                )
-                continue
-            reasons = extra + evaluate(tol, stats, baseline if phase != "baseline" else None)
-            phase_data = self._phases.get(phase)
-            if phase_data is not None and phase_data.window_failures:
-                reasons += phase_data.window_failures
+            if tol is not None:
+                reasons += evaluate(tol, stats, baseline if phase != "baseline" else None)
+                phase_data = self._phases.get(phase)
+                if phase_data is not None:
+                    reasons += phase_data.window_failures
             out.append(
                 PhaseVerdict(
                     probe=self.probe,
                     region=self.region,
                     phase=phase,
-                    judged=True,
-                    held=not reasons,
+                    judged=tol is not None,
+                    held=None if tol is None else not reasons,
                     stats=stats,
-                    tolerance=tol.describe(),
-                    reasons=tuple(reasons),
+                    tolerance="not judged" if tol is None else tol.describe(),
+                    reasons=() if tol is None else tuple(reasons),
                 )
             )
         return out, recovery
+
+    def _judge_recovery(self, removed_t: float) -> tuple[RecoveryResult, float | None, list[str]]:
+        """The recovery result, where the recovery phase's judged window starts, and why it failed.
+
+        Recovered: judged from the moment it recovered (late recovery is itself a reason).
+        Not recovered: judged from removal + objective. No objective: the whole phase."""
+        data = self._phases.get("recovery", _PhaseData())
+        triples = [
+            (t, bool(ok), None if lat != lat else lat)
+            for t, ok, lat in zip(data.times, data.oks, data.latencies, strict=True)
+        ]
+        recovery = self.recovery(triples)
+        objective = self.recover_within_s
+        if objective is None:
+            return recovery, None, []
+        if recovery.recovery_s is None:
+            return (
+                recovery,
+                removed_t + objective,
+                [f"did not recover within the recovery phase (objective {objective:g}s)"],
+            )
+        reasons = [] if recovery.met else [f"recovered after {recovery.recovery_s:.1f}s, objective {objective:g}s"]
+        return recovery, removed_t + recovery.recovery_s, reasons
 
 
 class GuardrailMonitor:
