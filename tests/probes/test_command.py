@@ -156,6 +156,10 @@ def test_cancelling_a_sample_kills_the_group(tmp_path: Path) -> None:
 
 
 def test_the_probe_runs_in_its_own_session() -> None:
-    spec = CommandProbe(argv=(PY, "-c", "import os; print(os.getsid(0) == os.getpid())"), stdout_regex="True")
-    assert take_sample(spec).ok
-    assert os.getsid(0) != 0  # ours is untouched
+    ours = os.getsid(0)  # may be 0 in a container whose init set no session: compare, don't assume
+    spec = CommandProbe(
+        argv=(PY, "-c", f"import os; print(os.getsid(0) == os.getpid() and os.getsid(0) != {ours})"),
+        stdout_regex="^True$",
+    )
+    assert take_sample(spec).ok  # the child leads a new session, not ours
+    assert os.getsid(0) == ours  # and ours is untouched
