@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.toxiproxy_server",
     "tests.fixtures.kube_api",
+    "tests.fixtures.kube_cluster",
 ]
