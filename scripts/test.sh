@@ -4,6 +4,9 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/install.sh
+# A real etcd + kube-apiserver + kube-controller-manager for the pod-kill tests (the first
+# build takes about 5 minutes on 2 cores; later runs reuse the binaries).
+bash scripts/install-kube.sh
 echo "== ruff"; .venv/bin/ruff check chaosrun tests benchmarks
 echo "== mypy"; .venv/bin/mypy
 echo "== pytest"; .venv/bin/python -m pytest "$@"
