@@ -300,8 +300,11 @@ def test_down_refuses_connections_and_undo_re_enables(tp: Harness) -> None:
     injections = tp.resolve(tp.step("toxiproxy.down", "{proxy: payments-eu}", name="outage"))
     assert tp.setup("toxiproxy.down", injections) == []  # created once per run
     records = tp.apply(injections)
+    marker = f"chaosrun-{RUN}-outage-down"
     assert records == [{"backend": "toxiproxy", "action": "enable", "url": tp.server.url,
-                        "proxy": "payments-eu", "enabled": True}]  # fmt: skip
+                        "proxy": "payments-eu", "enabled": True, "toxics": [marker]}]  # fmt: skip
+    (toxic,) = observed(tp.server)["payments-eu"][3]  # the marker names the run on the disabled proxy
+    assert toxic == (marker, "latency", "downstream", 0.0, [("jitter", 0), ("latency", 0)])  # never acts
     with open_conn, contextlib.suppress(ConnectionResetError):
         assert open_conn.recv(10) == b""  # existing connections are closed
     with pytest.raises(ConnectionRefusedError):
@@ -314,6 +317,25 @@ def test_down_refuses_connections_and_undo_re_enables(tp: Harness) -> None:
 
 
 @pytest.mark.toxiproxy
+def test_emergency_stop_re_enables_a_downed_proxy_without_the_ledger(tp: Harness) -> None:
+    """The run and its ledger are gone: the marker alone lets `chaosrun stop` bring the proxy back."""
+    setups = tp.apply(tp.setup("toxiproxy.down", []))
+    before = state(tp.server)
+    tp.apply(tp.resolve(tp.step("toxiproxy.down", "{proxy: payments-eu}", name="outage")))  # records dropped
+    assert observed(tp.server)["payments-eu"][2] is False
+    other = Harness(tp.server, tp.experiment.toxiproxy_proxies, run_id=OTHER)
+    with pytest.raises(PlanRefused, match=f"another chaosrun run \\({RUN}\\)"):  # nobody else takes it meanwhile
+        other.setup(
+            "toxiproxy.latency", other.resolve(other.step("toxiproxy.latency", "{proxy: payments-eu, latency: 5ms}"))
+        )
+    removed = asyncio.run(remove_owned_toxics(tp.server.url, None))
+    assert removed == [f"payments-eu/chaosrun-{RUN}-outage-down"]
+    assert state(tp.server) == before  # enabled again, marker gone
+    assert ms(round_trips(tp.listen("payments-eu"), 3)) < 20.0
+    tp.undo(setups)
+
+
+@pytest.mark.toxiproxy
 def test_down_restores_a_proxy_that_was_already_disabled(toxiproxy_clean: ToxiproxyProcess) -> None:
     toxiproxy_clean.api("POST", "/proxies", {"name": "off", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:9",
                                              "enabled": False})  # fmt: skip
@@ -321,6 +343,8 @@ def test_down_restores_a_proxy_that_was_already_disabled(toxiproxy_clean: Toxipr
     tp = Harness(toxiproxy_clean, [declared("off", "127.0.0.1:9")])
     _, setups, records = tp.start("toxiproxy.down", "{region: eu-west}")
     assert setups == [] and records[0]["enabled"] is False
+    assert records[0]["toxics"] == []  # not disabled by us: no marker, so `stop` leaves it disabled
+    assert observed(toxiproxy_clean)["off"][3] == []
     tp.undo(records)
     assert state(toxiproxy_clean) == before
 

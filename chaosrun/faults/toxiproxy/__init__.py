@@ -3,7 +3,9 @@
 Ownership: every toxic chaosrun creates is named `chaosrun-<run id>-<step>-<stream>`, and its
 undo record names the server, the proxy and the toxic, so undo (and `chaosrun stop`) removes
 exactly what this run made. `down` records the proxy's previous `enabled` value (read by
-`setup()`) and undo restores it. Undo is idempotent: a 404 means already gone.
+`setup()`) and undo restores it; on a proxy it disables it leaves a marker toxic named
+`chaosrun-<run id>-<step>-down` (never acts), so `chaosrun stop` can re-enable the proxy
+without the ledger. Undo is idempotent: a 404 means already gone.
 
 `setup()` is the preflight: every server answers `/version`; declared proxies with
 listen+upstream that are missing are created (as setup injections, so undo deletes them);

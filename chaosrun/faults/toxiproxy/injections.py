@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -108,13 +109,21 @@ class ToxicInjection(Injection):
 
 @dataclass(kw_only=True, eq=False)
 class DownInjection(Injection):
-    """A proxy disabled: its listener and connections close; undo restores `previous_enabled`."""
+    """A proxy disabled: its listener and connections close; undo restores `previous_enabled`.
+
+    A disabled proxy carries no name, so before disabling one that was enabled, apply leaves a
+    marker on it: a toxic named for this run (`chaosrun-<run id>-<step>-down`, latency 0 with
+    toxicity 0, so it never acts). `chaosrun stop` finds the marker without the ledger and
+    re-enables the proxy; another run refuses the proxy while it is there. Undo enables the
+    proxy, then removes the marker.
+    """
 
     step: FaultStep
     target: str
     region: str | None
     url: str
     proxy: str
+    marker: str
     previous_enabled: bool = True  # read by setup() before the ledger entry is written
 
     def describe(self) -> str:
@@ -127,10 +136,16 @@ class DownInjection(Injection):
             "url": self.url,
             "proxy": self.proxy,
             "enabled": self.previous_enabled,
+            "toxics": [self.marker] if self.previous_enabled else [],
         }
 
     async def apply(self, ctx: FaultContext) -> None:
         async with _connect(ctx, self.url) as client:
+            if self.previous_enabled:  # already disabled: not ours to re-enable, so no marker
+                with contextlib.suppress(ToxiproxyConflict):  # our own marker: an earlier apply got through
+                    await client.create_toxic(
+                        self.proxy, type="latency", name=self.marker, toxicity=0.0, attributes={"latency": 0}
+                    )
             await client.update_proxy(self.proxy, enabled=False)
 
 

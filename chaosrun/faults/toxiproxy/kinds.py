@@ -19,7 +19,7 @@ from .. import fault
 from ..base import FaultContext, FaultKind, Injection, ParseContext
 from .injections import DownInjection, ProxyInjection, ToxicInjection, _connect
 from .params import _ATTRS, DownParams, ToxicParams, _keys, _parse_target, _parse_toxic
-from .undo import PREFIX, _is_mine, _same_address, owner_of, toxic_name
+from .undo import DOWN_MARKER, PREFIX, _is_mine, _same_address, owner_of, toxic_name
 
 if TYPE_CHECKING:
     from ...node import Node
@@ -133,7 +133,12 @@ class DownFault(_ToxiproxyKind):
             url = _server_url(ctx.experiment, proxy.server)
             out.append(
                 DownInjection(
-                    step=step, target=f"toxiproxy:{url}/{proxy.name}", region=proxy.region, url=url, proxy=proxy.name
+                    step=step,
+                    target=f"toxiproxy:{url}/{proxy.name}",
+                    region=proxy.region,
+                    url=url,
+                    proxy=proxy.name,
+                    marker=toxic_name(ctx.run_id, step.name, DOWN_MARKER),
                 )
             )
         return out

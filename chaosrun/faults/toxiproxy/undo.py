@@ -7,6 +7,7 @@ Undo is idempotent: a 404 means already gone.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     import aiohttp
 
 PREFIX = "chaosrun-"
+DOWN_MARKER = "down"  # `chaosrun-<run id>-<step>-down` marks a proxy a run disabled (toxics end in `stream`)
 _OWNER = re.compile(r"^chaosrun-([^-]+-[^-]+)-.+$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -69,6 +71,10 @@ async def undo_toxiproxy(record: UndoRecord, ctx: FaultContext) -> None:
                         continue
             elif action == "enable":
                 await client.update_proxy(proxy, enabled=record.get("enabled") is not False)
+                markers = record.get("toxics")  # absent in entries written before markers existed
+                for name in markers if isinstance(markers, list) else []:
+                    with contextlib.suppress(ToxiproxyNotFound):
+                        await client.delete_toxic(proxy, str(name))
             elif action == "delete_proxy":
                 current = await client.get_proxy(proxy)
                 if not _same_address(current.upstream, _field(record, "upstream")):
@@ -85,7 +91,7 @@ async def remove_owned_toxics(url: str, session: aiohttp.ClientSession | None, r
     """Remove every `chaosrun-` toxic on a server (only `run_id`'s when given): the emergency stop.
 
     Returns `proxy/toxic` for each one removed. Toxics of other owners are never touched.
-    A disabled proxy (`down`) carries no name, so only its ledger entry can restore it.
+    A disabled proxy carrying a `down` marker is re-enabled before its marker goes.
     """
     removed: list[str] = []
     async with ToxiproxyClient(url, session=session) as client:
@@ -94,6 +100,9 @@ async def remove_owned_toxics(url: str, session: aiohttp.ClientSession | None, r
                 mine = _is_mine(toxic.name, run_id) if run_id is not None else toxic.name.startswith(PREFIX)
                 if not mine:
                     continue
+                if toxic.name.endswith(f"-{DOWN_MARKER}") and not proxy.enabled:
+                    with contextlib.suppress(ToxiproxyNotFound):
+                        await client.update_proxy(proxy.name, enabled=True)
                 try:
                     await client.delete_toxic(proxy.name, toxic.name)
                 except ToxiproxyNotFound:
