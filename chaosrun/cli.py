@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 import sys
-from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,10 +19,10 @@ import click
 
 from . import __version__
 from .errors import ChaosrunError, InvalidInput
+from .runner import default_out_dir, run_experiment
 
 if TYPE_CHECKING:
-    from .model import Experiment
-    from .settings import Settings
+    pass
 
 __all__ = ["main"]
 
@@ -199,7 +198,7 @@ def gameday(plan_file: str, out_dir: str | None, variables: tuple[str, ...], sta
 
     async def run_one(entry: GameDayEntry) -> tuple[Any, int]:
         exp = load_experiment(entry.file, variables=dict(entry.variables))
-        out = None if root is None else root / exp.slug / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        out = None if root is None else default_out_dir(exp, root)
         try:
             code = await run_experiment(
                 exp, out_dir=out, dry_run=False, state_dir=state, command=f"chaosrun gameday {plan_file}"
@@ -212,124 +211,6 @@ def gameday(plan_file: str, out_dir: str | None, variables: tuple[str, ...], sta
         return {c: s for s, c in EXIT_CODES.items()}.get(code), code
 
     sys.exit(_run_async(run_gameday(plan, run_one, click.echo)))
-
-
-def default_out_dir(exp: Experiment) -> Path:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return Path("reports") / exp.slug / stamp
-
-
-async def run_experiment(
-    exp: Experiment,
-    *,
-    settings: Settings | None = None,
-    spin_s: float = 0.0,
-    out_dir: Path | None,
-    dry_run: bool,
-    state_dir: Path,
-    min_score: int | None = None,
-    write_reports: bool = True,
-    command: str = "",
-    echo: Callable[[str], None] = lambda s: click.echo(s),
-) -> int:
-    """Plan, claim targets, run, write outputs; returns the exit code."""
-    import aiohttp
-
-    from .engine import Engine, RunOptions, new_run_id
-    from .faults import FaultContext
-    from .ledger import Ledger
-    from .plan import build_plan, format_plan
-    from .progress import Progress
-    from .result import EXIT_CODES
-    from .secret import resolve_secrets
-    from .settings import stricter
-
-    secrets = resolve_secrets(exp)
-    run_id = new_run_id()
-    # no pool limit (1,000 samples/s of 100 ms answers keep ~100 requests in flight) and no
-    # session-wide timeout: every sampler and the Toxiproxy client enforce their own
-    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-    async with aiohttp.ClientSession(
-        connector=connector,
-        timeout=aiohttp.ClientTimeout(total=None),
-        headers={"User-Agent": f"chaosrun/{__version__}"},
-    ) as http:
-        ctx = FaultContext(run_id=run_id, experiment=exp, http=http)
-        caps = exp.caps if settings is None else stricter(exp.caps, settings.caps)
-        plan = await build_plan(exp, ctx, caps)
-        if dry_run:
-            echo(format_plan(plan))
-            echo("dry run: nothing was touched")
-            return 0
-        ledger = Ledger(state_dir)
-        ledger.claim(run_id, exp.title, plan.targets)
-        out = out_dir or default_out_dir(exp)
-        progress = Progress()
-        try:
-            engine = Engine(
-                plan,
-                run_id=run_id,
-                secrets=secrets,
-                options=RunOptions(out_dir=out, ledger=ledger, command=command, progress=progress, spin_s=spin_s),
-            )
-            echo(f"chaosrun {__version__}: {exp.title} (run {run_id})")
-            stop_ticker = asyncio.Event()
-            ticker = asyncio.create_task(progress.run(engine.live_snapshot, stop_ticker))
-            try:
-                result = await engine.run(http)
-            finally:
-                stop_ticker.set()
-                await ticker
-        finally:
-            ledger.release(run_id)
-    journal_path, score = engine.journal.finish(exp, result, command=command, score_of=_score)
-    if write_reports:
-        _write_reports(journal_path, state_dir)
-    code = EXIT_CODES[result.status]
-    echo(f"verdict: {result.status.upper().replace('_', ' ')} - {engine.journal.redact(result.reason)}")
-    if result.remaining:
-        echo("what may still be injected (run `chaosrun recover` once it is reachable):")
-        for r in result.remaining:
-            echo(f"  - {engine.journal.redact(r)}")
-    value = score.get("value") if isinstance(score, dict) else None
-    if isinstance(value, int | float):
-        echo(f"resilience score: {value:.0f}/100")
-    echo(f"journal: {journal_path}")
-    if write_reports and (journal_path.parent / "report.html").exists():
-        echo(f"report:  {journal_path.parent / 'report.html'}")
-    if code == 0 and min_score is not None and isinstance(value, int | float) and value < min_score:
-        echo(f"score {value:.0f} is below --min-score {min_score}: failing the gate")
-        return 1
-    return code
-
-
-def _score(journal: dict[str, Any]) -> Any:
-    """The resilience score, a pure function of the journal (None when the report package is absent)."""
-    try:
-        from .report.score import score_wire
-    except ImportError:
-        return None
-    try:
-        return score_wire(journal)
-    except Exception as exc:  # a reporter problem never breaks a run
-        click.echo(f"warning: could not compute the resilience score: {exc}", err=True)
-        return None
-
-
-def _write_reports(journal_path: Path, state_dir: Path) -> None:
-    try:
-        from .report import load_journal, write_reports
-    except ImportError:
-        return
-    try:
-        from .history import record_run
-
-        journal = load_journal(journal_path)
-        db = state_dir / "history.sqlite"
-        record_run(db, journal, journal_path)
-        write_reports(journal, journal_path.parent, history_db=db)
-    except Exception as exc:  # a failing reporter is logged and the run's outcome stands
-        click.echo(f"warning: could not write the reports: {exc}", err=True)
 
 
 @cli.command()

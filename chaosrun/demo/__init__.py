@@ -113,8 +113,8 @@ async def _run_one(
     demo: Demo, out: Path, state_dir: Path, values: Mapping[str, str], echo: Callable[[str], None]
 ) -> _Outcome:
     """One demo experiment through the real engine; a refused or invalid one is an `error` outcome."""
-    from ..cli import run_experiment
     from ..loader import load_experiment
+    from ..runner import run_experiment
 
     _clear_outputs(out)
     try:

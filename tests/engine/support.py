@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from chaosrun.cli import run_experiment
 from chaosrun.errors import FaultFailed
 from chaosrun.faults import FaultContext, FaultKind, Injection, UndoRecord, fault, undoer
 from chaosrun.model import (
@@ -31,6 +30,7 @@ from chaosrun.model import (
     Tolerance,
 )
 from chaosrun.node import Node
+from chaosrun.runner import run_experiment
 from chaosrun.units import parse_bound
 
 LOC = Location(file="test.yaml", line=1, column=1)
