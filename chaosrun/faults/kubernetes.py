@@ -2,40 +2,40 @@
 
 Safety: a `label_selector` with at least one positive requirement is required (never the whole
 namespace); pods without a controller are refused (nothing would bring them back); the namespace
-must be in `caps.allowed_namespaces` when that list is given; TLS is verified always (a kubeconfig
-with `insecure-skip-tls-verify` is refused; plain http only to a loopback address, e.g.
-`kubectl proxy`). `resolve()` only lists pods, so `--dry-run` shows which ones would be killed;
-`apply()` deletes exactly those (uid precondition: a pod re-created under the same name is
-not touched).
+must be in `caps.allowed_namespaces` when that list is given; TLS is verified always (see
+`chaosrun.kube_client`). `resolve()` only lists pods, so `--dry-run` shows which ones would be
+killed; `apply()` deletes exactly those (uid precondition: a pod re-created under the same name
+is not touched).
 
 Undo: controllers re-create killed pods, so undo changes nothing. It is a recorded no-op that
 (best effort, never failing) reports whether replacements exist. The undo record names the
 cluster, namespace, pod, uid and selector, so `chaosrun recover` can report from it alone.
 
-Configuration: `kubeconfig` (+ `context`) from the step, else `$KUBECONFIG`, else in-cluster
-(`KUBERNETES_SERVICE_HOST`), else `~/.kube/config`. The client is imported on first use only.
+Configuration (`kubeconfig` + `context` from the step, else `$KUBECONFIG`, in-cluster,
+`~/.kube/config`), TLS rules and API error messages live in `chaosrun.kube_client`, which
+imports the client on first use only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import os
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
 
 from ..errors import FaultFailed, PlanRefused
+from ..kube_client import REQUEST_TIMEOUT, api_call, api_call_in_thread, core_v1
 from ..model import FaultParams, FaultStep
 from . import fault, undoer
 from .base import FaultContext, FaultKind, Injection, ParseContext, UndoRecord
 
 if TYPE_CHECKING:
-    from kubernetes.client import ApiClient, Configuration, CoreV1Api, V1Pod
+    from kubernetes.client import V1Pod
 
     from ..node import Node
 
@@ -47,13 +47,9 @@ __all__ = [
     "undo_kubernetes",
 ]
 
-T = TypeVar("T")
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
-_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds for every API call
 _UNDO_TIMEOUT = (2.0, 3.0)  # the undo check must stay well inside the engine's undo timeout
 _UNDO_CHECK_S = 5.0
-_RETRIES = 2
 
 
 # --- parameters -------------------------------------------------------------------------
@@ -177,110 +173,6 @@ def _parse(node: Node, ctx: ParseContext) -> PodKillParams | None:
     )
 
 
-# --- the client adapter -----------------------------------------------------------------
-
-
-def _configuration(kubeconfig: str | None, context: str | None) -> Configuration:
-    """Load a client configuration (never the process-wide default); refuse unverified TLS."""
-    from kubernetes import client, config
-
-    cfg = client.Configuration()
-    path = kubeconfig or os.environ.get("KUBECONFIG") or None
-    home = Path("~/.kube/config").expanduser()
-    try:
-        if path is None and os.environ.get("KUBERNETES_SERVICE_HOST") and context is None:
-            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-        elif path is None and not home.exists():
-            raise PlanRefused(
-                "kubernetes: no configuration: give 'kubeconfig' in the step, set KUBECONFIG, or run in a cluster"
-            )
-        else:
-            source = path or str(home)
-            if os.pathsep not in source and not Path(source).exists():
-                raise PlanRefused(f"kubernetes: kubeconfig {source} does not exist")
-            config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=source, context=context, client_configuration=cfg, persist_config=False
-            )
-    except config.ConfigException as exc:
-        raise PlanRefused(f"kubernetes: cannot use kubeconfig {path or home}: {exc}") from exc
-    _check_tls(cfg)
-    cfg.retries = _RETRIES
-    return cfg
-
-
-def _check_tls(cfg: Configuration) -> None:
-    host = str(cfg.host)
-    if not cfg.verify_ssl:
-        raise PlanRefused(
-            f"kubernetes API {host}: the kubeconfig disables TLS verification (insecure-skip-tls-verify); chaosrun "
-            "never does that: give the cluster's certificate-authority instead"
-        )
-    parts = urlsplit(host)
-    if parts.scheme != "https" and parts.hostname not in _LOOPBACK:
-        raise PlanRefused(
-            f"kubernetes API {host}: plain http to a remote API server is refused; use https "
-            "(plain http is accepted only on a loopback address, e.g. `kubectl proxy`)"
-        )
-
-
-def _api_call(kubeconfig: str | None, context: str | None, what: str, fn: Callable[[ApiClient], T]) -> tuple[str, T]:
-    """(API host URL, fn(api)) on this thread; API and transport errors become FaultFailed naming `what`."""
-    import urllib3
-    from kubernetes.client import ApiClient
-    from kubernetes.client.exceptions import ApiException
-
-    cfg = _configuration(kubeconfig, context)
-    host = str(cfg.host).rstrip("/")
-    with ApiClient(cfg) as api_client:
-        try:
-            return host, fn(api_client)
-        except ApiException as exc:
-            raise FaultFailed(f"kubernetes API {host}: {what}: {_api_message(exc)}") from exc
-        except urllib3.exceptions.HTTPError as exc:
-            raise FaultFailed(f"kubernetes API {host}: {what}: {_transport_message(exc)}") from exc
-        except ValueError as exc:  # the client could not read the answer (not a Kubernetes API?)
-            raise FaultFailed(f"kubernetes API {host}: {what}: unexpected answer: {str(exc)[:160]}") from exc
-
-
-def _api_message(exc: Exception) -> str:
-    """`404 Not Found: pods "web-1" not found` from an ApiException's Status body."""
-    import json
-
-    status, reason, body = getattr(exc, "status", None), getattr(exc, "reason", None), getattr(exc, "body", None)
-    message = ""
-    if isinstance(body, str | bytes):
-        try:
-            decoded = json.loads(body)
-        except ValueError:
-            decoded = None
-        if isinstance(decoded, dict) and isinstance(decoded.get("message"), str):
-            message = decoded["message"]
-    head = " ".join(str(x) for x in (status, reason) if x)
-    return f"{head}: {message}" if message else head or type(exc).__name__
-
-
-def _transport_message(exc: Exception) -> str:
-    reason = getattr(exc, "reason", None) or exc
-    text = str(reason)
-    if "CERTIFICATE_VERIFY_FAILED" in text or "SSLError" in type(reason).__name__:
-        return f"TLS verification failed ({text[:160]}); check the kubeconfig's certificate-authority"
-    if "Connection refused" in text or "NewConnectionError" in type(reason).__name__:
-        return "unreachable (connection refused); is the API server up and the kubeconfig current?"
-    if "timed out" in text.lower():
-        return "unreachable (timed out)"
-    return f"unreachable ({text[:160]})"
-
-
-def _core(api: ApiClient) -> CoreV1Api:
-    from kubernetes.client import CoreV1Api
-
-    return CoreV1Api(api)
-
-
-async def _call(params: PodKillParams, what: str, fn: Callable[[ApiClient], T]) -> tuple[str, T]:
-    return await asyncio.to_thread(_api_call, params.kubeconfig, params.context, what, fn)
-
-
 # --- injections -------------------------------------------------------------------------
 
 
@@ -336,11 +228,12 @@ class PodKillInjection(Injection):
         p = self.params
         body = V1DeleteOptions(grace_period_seconds=p.grace_period_s, preconditions=V1Preconditions(uid=self.uid))
         try:
-            await _call(
-                p,
+            await api_call_in_thread(
+                p.kubeconfig,
+                p.context,
                 f"delete pod {p.namespace}/{self.pod}",
-                lambda api: _core(api).delete_namespaced_pod(
-                    self.pod, p.namespace, body=body, _request_timeout=_TIMEOUT
+                lambda api: core_v1(api).delete_namespaced_pod(
+                    self.pod, p.namespace, body=body, _request_timeout=REQUEST_TIMEOUT
                 ),
             )
         except FaultFailed as exc:
@@ -392,11 +285,12 @@ class PodKillFault(FaultKind):
                 f"{step.location}: {step.name}: namespace {p.namespace!r} is not in caps.allowed_namespaces "
                 f"({', '.join(allowed)})"
             )
-        host, pods = await _call(
-            p,
+        host, pods = await api_call_in_thread(
+            p.kubeconfig,
+            p.context,
             f"list pods in {p.namespace} matching {p.label_selector}",
-            lambda api: _core(api).list_namespaced_pod(
-                p.namespace, label_selector=p.label_selector, _request_timeout=_TIMEOUT
+            lambda api: core_v1(api).list_namespaced_pod(
+                p.namespace, label_selector=p.label_selector, _request_timeout=REQUEST_TIMEOUT
             ),
         )
         pattern = re.compile(p.name_pattern) if p.name_pattern else None
@@ -449,10 +343,11 @@ class PodKillFault(FaultKind):
                 continue
             seen.add(key)
 
-            await _call(
-                inj.params,
+            await api_call_in_thread(
+                inj.params.kubeconfig,
+                inj.params.context,
                 "health check (GET /version)",
-                lambda api: VersionApi(api).get_code(_request_timeout=_TIMEOUT),
+                lambda api: VersionApi(api).get_code(_request_timeout=REQUEST_TIMEOUT),
             )
 
 
@@ -463,11 +358,13 @@ def _replacements(record: UndoRecord) -> str:
     """One line on what matches the selector now (sync; may raise)."""
     kubeconfig, context = record.get("kubeconfig"), record.get("context")
     namespace, selector = str(record.get("namespace")), str(record.get("label_selector"))
-    _, pods = _api_call(
+    _, pods = api_call(
         kubeconfig if isinstance(kubeconfig, str) else None,
         context if isinstance(context, str) else None,
         f"list pods in {namespace}",
-        lambda api: _core(api).list_namespaced_pod(namespace, label_selector=selector, _request_timeout=_UNDO_TIMEOUT),
+        lambda api: core_v1(api).list_namespaced_pod(
+            namespace, label_selector=selector, _request_timeout=_UNDO_TIMEOUT
+        ),
     )
     killed_uid = record.get("uid")
     others = [pod for pod in pods.items if pod.metadata is not None and pod.metadata.uid != killed_uid]
