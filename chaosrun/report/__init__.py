@@ -15,12 +15,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import InvalidInput
-from .data import Journal, parse_journal
+from .data import Journal
 from .events import fold_events, read_events
 from .html import render_html
 from .junit import render_junit
 from .score import Score, score_journal
 from .summary import render_summary
+from .wire import parse_journal
 
 __all__ = [
     "Journal",

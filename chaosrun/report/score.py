@@ -25,7 +25,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .data import Journal, Recovery, Status, Verdict, parse_journal
+from .data import Journal, Recovery, Status, Verdict
+from .wire import parse_journal
 
 __all__ = [
     "PHASE_WEIGHTS",

@@ -10,7 +10,7 @@ import pytest
 
 from chaosrun.history import record_run
 from chaosrun.report import write_reports
-from chaosrun.report.data import parse_journal
+from chaosrun.report.wire import parse_journal
 
 from .browser import chromium_path, open_page
 from .journals import crowded_journal, make_journal

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from chaosrun.history import default_db_path, format_history, list_runs, record_run
-from chaosrun.report.data import parse_journal
+from chaosrun.report.wire import parse_journal
 from chaosrun.state import default_state_dir
 
 from .conftest import SMALL

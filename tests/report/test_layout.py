@@ -10,9 +10,9 @@ import pytest
 
 from chaosrun.report import render_html, render_summary
 from chaosrun.report.charts import timeline_svg
-from chaosrun.report.data import parse_journal
 from chaosrun.report.fmt import STATUS_TEXT, seconds
 from chaosrun.report.html import verdict_reason
+from chaosrun.report.wire import parse_journal
 
 from .conftest import SMALL
 from .journals import crowded_journal, make_journal

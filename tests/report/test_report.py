@@ -16,9 +16,9 @@ import chaosrun.report as report
 from chaosrun.errors import InvalidInput
 from chaosrun.history import record_run
 from chaosrun.report import load_journal, render_html, render_junit, render_summary, write_reports
-from chaosrun.report.data import parse_journal
 from chaosrun.report.html import CSP
 from chaosrun.report.results import probe_rows
+from chaosrun.report.wire import parse_journal
 
 from .conftest import SMALL
 from .journals import journal_events, make_journal, write_events, write_journal

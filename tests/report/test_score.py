@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chaosrun.report.data import STATUSES, Recovery, Status, Verdict, parse_journal
+from chaosrun.report.data import STATUSES, Recovery, Status, Verdict
 from chaosrun.report.score import STATUS_CAPS, compute_score, recovery_credit, score_journal, score_wire
+from chaosrun.report.wire import parse_journal
 
 from .journals import make_journal
 
