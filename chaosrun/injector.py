@@ -9,7 +9,6 @@ The injector records facts only; the engine decides the run's status from them.
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets as _random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from .errors import ChaosrunError, InfrastructureError, ToxiproxyUnreachable
 from .faults import FaultContext, Injection, get_kind, get_undoer, undo_timeout
 from .journal import Clock, JournalWriter
-from .ledger import Ledger, LedgerEntry
+from .ledger import Ledger, LedgerEntry, Owner
 from .plan import Plan, PlannedStep
 from .result import FaultRecord, RunResult
 
@@ -54,6 +53,7 @@ class Injector:
         self.plan = plan
         self.run_id = run_id
         self.ledger = ledger
+        self._owner = Owner.current()  # this process, as the ledger entries name it
         self.journal = journal
         self.clock = clock
         self.result = result
@@ -113,7 +113,7 @@ class Injector:
         entry = LedgerEntry(
             entry_id=f"{record.id}-{_random.token_hex(2)}",
             run_id=self.run_id,
-            pid=os.getpid(),
+            owner=self._owner,
             experiment=self.plan.experiment.title,
             target=inj.target,
             description=inj.describe(),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import time
@@ -25,7 +26,66 @@ from pathlib import Path
 from .errors import PlanRefused
 from .faults.base import UndoRecord
 
-__all__ = ["Ledger", "LedgerEntry", "RunClaim", "pid_alive"]
+__all__ = ["Ledger", "LedgerEntry", "Owner", "RunClaim", "pid_alive"]
+
+
+@functools.cache
+def _here() -> str:
+    """Where a pid means something: this boot and this PID namespace (a container's pid 1 is
+    not the host's, and a pid from before a reboot names nothing)."""
+    boot = ns = ""
+    with contextlib.suppress(OSError):
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    with contextlib.suppress(OSError):
+        ns = os.readlink("/proc/self/ns/pid")
+    return f"{boot}/{ns}"
+
+
+def _start_ticks(pid: int) -> int | None:
+    """The process's start time (clock ticks after boot, /proc/<pid>/stat field 22), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """The process that wrote a ledger entry or a run claim. A pid alone is not an identity:
+    pids are reused, and a state folder on a volume is shared by containers and boots. Records
+    written before `start`/`where` existed carry only the pid (then the pid alone decides)."""
+
+    pid: int
+    start: int | None = None
+    where: str = ""
+
+    @classmethod
+    def current(cls) -> Owner:
+        return cls(os.getpid(), _start_ticks(os.getpid()), _here())
+
+    def elsewhere(self) -> bool:
+        """Recorded in another PID namespace or boot: its pid names nothing we can see."""
+        return bool(self.where) and self.where != _here()
+
+    def alive(self) -> bool:
+        if self.elsewhere() or not pid_alive(self.pid):
+            return False
+        return self.start is None or _start_ticks(self.pid) in (None, self.start)
+
+    def is_current(self) -> bool:
+        return self.pid == os.getpid() and not self.elsewhere()
+
+    def describe(self) -> str:
+        return f"pid {self.pid}" + (" in another container or boot" if self.elsewhere() else "")
+
+    def fields(self) -> dict[str, object]:
+        return {"pid": self.pid, "pid_start": self.start, "pid_where": self.where}
+
+    @classmethod
+    def from_fields(cls, d: dict[str, object]) -> Owner:
+        start = d.get("pid_start")
+        return cls(int(str(d["pid"])), start if isinstance(start, int) else None, str(d.get("pid_where") or ""))
 
 
 def pid_alive(pid: int) -> bool:
@@ -71,19 +131,23 @@ class LedgerEntry:
 
     entry_id: str
     run_id: str
-    pid: int
+    owner: Owner
     experiment: str
     target: str
     description: str
     undo: UndoRecord
     created_at: float
 
+    @property
+    def pid(self) -> int:
+        return self.owner.pid
+
     def to_json(self) -> str:
         return json.dumps(
             {
                 "entry_id": self.entry_id,
                 "run_id": self.run_id,
-                "pid": self.pid,
+                **self.owner.fields(),
                 "experiment": self.experiment,
                 "target": self.target,
                 "description": self.description,
@@ -99,7 +163,7 @@ class LedgerEntry:
         return cls(
             entry_id=str(d["entry_id"]),
             run_id=str(d["run_id"]),
-            pid=int(d["pid"]),
+            owner=Owner.from_fields(d),
             experiment=str(d["experiment"]),
             target=str(d["target"]),
             description=str(d["description"]),
@@ -113,10 +177,14 @@ class RunClaim:
     """A live run and the targets it holds."""
 
     run_id: str
-    pid: int
+    owner: Owner
     experiment: str
     targets: tuple[str, ...]
     started_at: float
+
+    @property
+    def pid(self) -> int:
+        return self.owner.pid
 
 
 class Ledger:
@@ -149,7 +217,7 @@ class Ledger:
             for other in self.runs():
                 if other.run_id == run_id:
                     continue
-                if not pid_alive(other.pid):
+                if not other.owner.alive():
                     continue
                 busy = sorted(wanted & set(other.targets))
                 if busy:
@@ -164,14 +232,14 @@ class Ledger:
                         f"({entry.description}); run `chaosrun recover` first"
                     )
             claim = RunClaim(
-                run_id=run_id, pid=os.getpid(), experiment=experiment, targets=targets, started_at=time.time()
+                run_id=run_id, owner=Owner.current(), experiment=experiment, targets=targets, started_at=time.time()
             )
             _write_durably(
                 self.runs_dir / f"{run_id}.json",
                 json.dumps(
                     {
                         "run_id": claim.run_id,
-                        "pid": claim.pid,
+                        **claim.owner.fields(),
                         "experiment": claim.experiment,
                         "targets": list(claim.targets),
                         "started_at": claim.started_at,
@@ -191,7 +259,7 @@ class Ledger:
                 out.append(
                     RunClaim(
                         run_id=str(d["run_id"]),
-                        pid=int(d["pid"]),
+                        owner=Owner.from_fields(d),
                         experiment=str(d["experiment"]),
                         targets=tuple(str(t) for t in d["targets"]),
                         started_at=float(d["started_at"]),

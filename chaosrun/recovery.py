@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .faults import FaultContext, get_undoer, undo_timeout
-from .ledger import Ledger, pid_alive
+from .ledger import Ledger
 from .model import Experiment, Phases
 
 __all__ = ["RecoverReport", "emergency_stop", "recover"]
@@ -51,10 +51,12 @@ async def recover(ledger: Ledger, *, include_live: bool = False, echo: Callable[
     async with aiohttp.ClientSession() as http:
         for entry in reversed(entries):  # newest first, as the engine undoes
             label = f"{entry.description} (target {entry.target}, run {entry.run_id})"
-            if pid_alive(entry.pid) and entry.pid != os.getpid() and not include_live:
+            if entry.owner.alive() and not entry.owner.is_current() and not include_live:
                 report.skipped_live.append(label)
                 echo(f"skipped (run still alive, pid {entry.pid}; use `chaosrun stop`): {label}")
                 continue
+            if entry.owner.elsewhere():
+                echo(f"run {entry.run_id} ran as {entry.owner.describe()}: it cannot be alive here; undoing")
             ctx = FaultContext(run_id=entry.run_id, experiment=_blank_experiment(), http=http, log=echo)
             undo = get_undoer(str(entry.undo.get("backend")))
             try:
@@ -81,7 +83,8 @@ async def emergency_stop(
 ) -> RecoverReport:
     """Abort every chaosrun run on this host (SIGTERM: they roll back), then remove every
     chaosrun-owned toxic from the given Toxiproxy servers and undo what the ledger still holds."""
-    live = [r for r in ledger.runs() if pid_alive(r.pid) and r.pid != os.getpid()]
+    # only processes that are provably those runs (pid + start time, here): a reused pid is never signalled
+    live = [r for r in ledger.runs() if r.owner.alive() and not r.owner.is_current()]
     for r in live:
         echo(f"stopping run {r.run_id} (pid {r.pid}, {r.experiment!r})")
         try:
@@ -90,7 +93,7 @@ async def emergency_stop(
             continue
     deadline = time.monotonic() + wait_s
     while live and time.monotonic() < deadline:
-        live = [r for r in live if pid_alive(r.pid)]
+        live = [r for r in live if r.owner.alive()]
         if live:
             await asyncio.sleep(0.1)
     for r in live:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chaosrun.ledger import Ledger, LedgerEntry
+from chaosrun.ledger import Ledger, LedgerEntry, Owner
 from chaosrun.recovery import recover
 from tests.cli import run_cli
 from tests.engine import support  # registers the `test` undoer
@@ -19,7 +19,7 @@ def _entry(url: str) -> LedgerEntry:
     return LedgerEntry(
         entry_id="f1-aaaa",
         run_id="20261126T170000Z-abcdef",
-        pid=DEAD_PID,
+        owner=Owner(DEAD_PID),
         experiment="crashed run",
         target=f"test:{url}",
         description=f"mode slow on {url}",
