@@ -11,6 +11,7 @@ The caller owns the event loop (cli.py calls asyncio once per command).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,9 +69,10 @@ async def run_experiment(
         timeout=aiohttp.ClientTimeout(total=None),
         headers={"User-Agent": f"chaosrun/{__version__}"},
     ) as http:
+        if settings is not None:  # fault kinds read ctx.experiment.caps: they must see the site's caps too
+            exp = dataclasses.replace(exp, caps=stricter(exp.caps, settings.caps))
         ctx = FaultContext(run_id=run_id, experiment=exp, http=http)
-        caps = exp.caps if settings is None else stricter(exp.caps, settings.caps)
-        plan = await build_plan(exp, ctx, caps)
+        plan = await build_plan(exp, ctx, exp.caps)
         if dry_run:
             echo(format_plan(plan))
             echo("dry run: nothing was touched")

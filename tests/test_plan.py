@@ -140,6 +140,34 @@ def test_site_settings_caps_apply_on_top_of_the_experiment(tmp_path: Path) -> No
     assert env_proc.returncode == 2 and "caps.max_targets is 1" in env_proc.stderr
 
 
+def test_site_caps_reach_the_fault_kinds_and_game_days(
+    tmp_path: Path, kube_api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The site's allowed_namespaces refuses a pod kill the experiment alone allows (the kind
+    checks it before asking the API), and `gameday` applies the settings file like `run`."""
+    kube_api.add_replicaset("web", replicas=2, labels={"app": "web"}, namespace="shop")
+    kubeconfig = kube_api.write_kubeconfig(tmp_path / "kubeconfig")
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("caps: {allowed_namespaces: [payments]}\n")
+    exp = tmp_path / "kill.yaml"
+    exp.write_text(
+        "title: kill\nregions: {r: {base_url: 'http://127.0.0.1:9'}}\n"
+        "steady_state: {probes: [{name: p, http: {url: /}}]}\nphases: {baseline: 1s, fault: 1s, recovery: 1s}\n"
+        "method: [{fault: kubernetes.pod_kill, namespace: shop, label_selector: app=web,\n"
+        f"          kubeconfig: {kubeconfig}}}]\n"
+    )
+    proc = chaosrun("run", str(exp), "--dry-run", "--settings", str(settings), tmp=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "namespace 'shop' is not in caps.allowed_namespaces (payments)" in proc.stderr
+    assert not [r for r in kube_api.requests if "/pods" in r.path]
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("title: day\nexperiments:\n  - file: kill.yaml\n")
+    day = chaosrun("gameday", str(plan), "--settings", str(settings), "--out", str(tmp_path / "runs"), tmp=tmp_path)
+    assert day.returncode == 2 and "kill.yaml: invalid (exit 2)" in day.stdout, day.stdout + day.stderr
+    assert "not in caps.allowed_namespaces" in day.stdout + day.stderr
+    assert kube_api.deletes() == []
+
+
 def test_a_bad_settings_file_is_a_located_error(tmp_path: Path) -> None:
     settings = tmp_path / "settings.yaml"
     settings.write_text("caps:\n  max_targts: 1\n")
