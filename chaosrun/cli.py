@@ -184,13 +184,21 @@ def run(
 @click.option(
     "--state-dir", type=click.Path(file_okay=False), help="Ledger and history folder (default XDG state dir)."
 )
-def gameday(plan_file: str, out_dir: str | None, variables: tuple[str, ...], state_dir: str | None) -> None:
-    """Run a game-day plan: several experiments in order; exits with the most severe code."""
+@click.option("--settings", "settings_file", type=click.Path(dir_okay=False), help=SETTINGS_HELP)
+def gameday(
+    plan_file: str, out_dir: str | None, variables: tuple[str, ...], state_dir: str | None, settings_file: str | None
+) -> None:
+    """Run a game-day plan: several experiments in order; exits with the most severe code.
+    A stop signal (Ctrl-C, SIGTERM, SIGHUP) rolls back the current experiment and ends the plan."""
+    from .engine import install_interrupt_handlers, interrupted
     from .gameday import GameDayEntry, load_gameday, run_gameday
     from .loader import load_experiment
+    from .settings import load_settings, settings_path
 
+    install_interrupt_handlers()  # before anything else: also as PID 1, where SIG_DFL would ignore SIGTERM
     try:
         plan = load_gameday(plan_file, _parse_vars(variables))
+        settings = load_settings(settings_path(settings_file))
     except ChaosrunError as exc:
         _fail(exc)
     state = _state_dir(state_dir)
@@ -201,7 +209,12 @@ def gameday(plan_file: str, out_dir: str | None, variables: tuple[str, ...], sta
         out = None if root is None else default_out_dir(exp, root)
         try:
             code = await run_experiment(
-                exp, out_dir=out, dry_run=False, state_dir=state, command=f"chaosrun gameday {plan_file}"
+                exp,
+                settings=settings,
+                out_dir=out,
+                dry_run=False,
+                state_dir=state,
+                command=f"chaosrun gameday {plan_file}",
             )
         except ChaosrunError as exc:
             click.echo(f"error: {exc}", err=True)
@@ -210,7 +223,7 @@ def gameday(plan_file: str, out_dir: str | None, variables: tuple[str, ...], sta
 
         return {c: s for s, c in EXIT_CODES.items()}.get(code), code
 
-    sys.exit(_run_async(run_gameday(plan, run_one, click.echo)))
+    sys.exit(_run_async(run_gameday(plan, run_one, click.echo, interrupted)))
 
 
 @cli.command()
@@ -336,10 +349,21 @@ def stop(state_dir: str | None, toxiproxy_urls: tuple[str, ...], wait_s: float) 
 
 
 def main() -> None:
-    """Console entry point: the one place that turns a ChaosrunError into its message and exit code."""
+    """Console entry point: the one place that turns a ChaosrunError into its message and exit code.
+
+    Click runs in non-standalone mode so that a stop signal outside a run's own handling (while
+    loading, planning or writing reports, between game-day experiments, during `recover`) is
+    exit 3 with a message, not click's "Aborted!" with exit 1 (which would read as "deviated")."""
     try:
-        cli.main(prog_name="chaosrun", standalone_mode=True)
+        code = cli.main(prog_name="chaosrun", standalone_mode=False)
     except ChaosrunError as exc:
         _fail(exc)
-    except KeyboardInterrupt:
+    except click.ClickException as exc:  # usage errors: click's own message, exit 2
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        engine = sys.modules.get("chaosrun.engine")
+        name = (engine.interrupted() if engine is not None else None) or "SIGINT"
+        click.echo(f"\nchaosrun: stopped by {name}; if a fault may still be active, run `chaosrun recover`", err=True)
         sys.exit(3)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -15,10 +15,11 @@ import os
 import secrets as _random
 import signal
 import sys
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import ChaosrunError
 from .faults import FaultContext
@@ -37,12 +38,23 @@ if TYPE_CHECKING:
 
     from .progress import Progress
 
-__all__ = ["Engine", "RunOptions", "install_interrupt_handlers", "new_run_id"]
+__all__ = ["Engine", "RunOptions", "install_interrupt_handlers", "interrupted", "new_run_id"]
 
 _FORCE_AFTER_SIGNALS = 3
 
 
+# Process-wide: the signals that asked this process to stop. A game day ends on the first one,
+# whatever its plan's `stop_on` says (a kubelet's SIGTERM means stop, not "next experiment").
+_received: list[str] = []
+
+
+def interrupted() -> str | None:
+    """The first stop signal this process received (`SIGTERM`, ...), or None."""
+    return _received[0] if _received else None
+
+
 def _interrupt(signum: int, frame: object) -> None:
+    _received.append(signal.Signals(signum).name)
     raise KeyboardInterrupt
 
 
@@ -143,15 +155,15 @@ class Engine:
         )
         probe_tasks: list[asyncio.Task[None]] = []
         try:
-            await self._injector.setup(ctx)
-            probe_tasks = self._sampling.start(http)
-            health = asyncio.create_task(self._injector.watch_health(ctx))
-            try:
-                await self._phases(ctx)
-            finally:
-                health.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await health
+            if await self._unless_aborted(self._injector.setup(ctx)):
+                probe_tasks = self._sampling.start(http)
+                health = asyncio.create_task(self._injector.watch_health(ctx))
+                try:
+                    await self._phases(ctx)
+                finally:
+                    health.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await health
         except ChaosrunError as exc:
             self._error(str(exc))
         except Exception as exc:  # a bug must still never skip the undo below
@@ -191,6 +203,27 @@ class Engine:
         if self.result.phases and self.result.phases[-1].end_s is None:
             t = self.clock.t()
             self.result.phases[-1].end_s, self.result.phases[-1].ended_at = t, self.clock.wall(t)
+
+    async def _unless_aborted(self, work: Coroutine[Any, Any, None]) -> bool:
+        """Run `work` (the preflight and set-up) unless an abort comes first: then cancel it, so a
+        stop signal is not held up by a server that never answers. True when `work` finished;
+        its errors propagate. What it applied is in the ledger and undone like the rest."""
+        task = asyncio.create_task(work)
+        aborted = asyncio.create_task(self.abort.wait())
+        try:
+            await asyncio.wait({task, aborted}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            task.cancel()
+            raise
+        finally:
+            aborted.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return False
+        task.result()
+        return not self.abort.is_set()
 
     async def _wait(self, seconds: float) -> bool:
         """Sleep unless aborted; True when the full time passed."""
@@ -307,6 +340,7 @@ class Engine:
 
     def _on_signal(self, sig: signal.Signals) -> None:
         self._signals += 1
+        _received.append(sig.name)
         name = sig.name
         self.result.signals.append(name)
         self.journal.event("signal", signal=name)

@@ -9,7 +9,7 @@ experiments:
     variables: {latency: 500ms}
   - file: region-outage.yaml
 ```
-The plan's exit code is the most severe of its runs: 5 > 4 > 3 > 1 > 6 > 0.
+The plan's exit code is the most severe of its runs: 5 > 4 > 3 > 2 > 1 > 6 > 0.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from .result import EXIT_CODES, Status
 
 __all__ = ["GameDay", "GameDayEntry", "load_gameday", "run_gameday", "worst_exit_code"]
 
-_SEVERITY = (5, 4, 3, 1, 6, 0)
+_SEVERITY = (5, 4, 3, 2, 1, 6, 0)  # 2: an experiment was invalid or refused, so it never ran
 _STATUSES: tuple[str, ...] = tuple(EXIT_CODES)
 
 
@@ -106,9 +106,13 @@ def worst_exit_code(codes: list[int]) -> int:
 
 
 async def run_gameday(
-    plan: GameDay, run_one: Callable[[GameDayEntry], Awaitable[tuple[Status | None, int]]], echo: Callable[[str], None]
+    plan: GameDay,
+    run_one: Callable[[GameDayEntry], Awaitable[tuple[Status | None, int]]],
+    echo: Callable[[str], None],
+    interrupted: Callable[[], str | None] = lambda: None,
 ) -> int:
-    """Run each entry in order; stop early on a `stop_on` status. Returns the plan's exit code."""
+    """Run each entry in order; stop early on a `stop_on` status, and always once a stop signal
+    came (`interrupted()` names it). Returns the plan's exit code."""
     codes: list[int] = []
     lines = []
     for i, entry in enumerate(plan.entries, 1):
@@ -122,6 +126,9 @@ async def run_gameday(
         lines.append(f"{entry.file}: {status or 'invalid'} (exit {code})")
         if status in plan.stop_on:
             echo(f"stopping the game day: {entry.file} ended {status}")
+            break
+        if (sig := interrupted()) is not None:
+            echo(f"stopping the game day: interrupted by {sig}")
             break
     echo(f"== game day {plan.title!r} summary")
     for line in lines:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
 
 from ..errors import FaultFailed, PlanRefused
-from ..kube_client import REQUEST_TIMEOUT, api_call, api_call_in_thread, core_v1
+from ..kube_client import REQUEST_TIMEOUT, api_call, api_call_in_thread, core_v1, in_daemon_thread
 from ..model import FaultParams, FaultStep
 from . import fault, undoer
 from .base import FaultContext, FaultKind, Injection, ParseContext, UndoRecord
@@ -383,7 +383,7 @@ async def undo_kubernetes(record: UndoRecord, ctx: FaultContext) -> None:
         return
     try:
         async with asyncio.timeout(_UNDO_CHECK_S):  # well inside the engine's undo timeout
-            seen = await asyncio.to_thread(_replacements, record)
+            seen = await in_daemon_thread(lambda: _replacements(record))
     except TimeoutError:
         ctx.log(f"{where} was killed; its controller re-creates it. Could not check replacements: no answer")
         return

@@ -248,5 +248,7 @@ class Journal:
         A phase ends where the next one starts; the last one never ends (open to the right).
         """
         spans = sorted(self.phases, key=lambda p: p.start_s)
+        if not spans:  # the run ended before its baseline (e.g. a preflight error or a stop signal)
+            return []
         ends = [p.start_s for p in spans[1:]] + [math.inf]
         return [(p.name, p.start_s, end) for p, end in zip(spans, ends, strict=True)]
