@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from . import __version__
+from .errors import ChaosrunError
 
 if TYPE_CHECKING:
     from .model import Experiment
@@ -72,7 +74,13 @@ async def run_experiment(
         if settings is not None:  # fault kinds read ctx.experiment.caps: they must see the site's caps too
             exp = dataclasses.replace(exp, caps=stricter(exp.caps, settings.caps))
         ctx = FaultContext(run_id=run_id, experiment=exp, http=http)
-        plan = await build_plan(exp, ctx, exp.caps)
+        try:
+            plan = await build_plan(exp, ctx, exp.caps)
+        except ChaosrunError as exc:
+            if exc.exit_code == EXIT_CODES["error"] and not dry_run:
+                out = out_dir or default_out_dir(exp)
+                _journal_failed_plan(exp, exc, run_id, secrets, out, state_dir, write_reports, command, echo)
+            raise
         if dry_run:
             echo(format_plan(plan))
             echo("dry run: nothing was touched")
@@ -117,6 +125,42 @@ async def run_experiment(
         echo(f"score {value:.0f} is below --min-score {min_score}: failing the gate")
         return 1
     return code
+
+
+def _journal_failed_plan(
+    exp: Experiment,
+    exc: ChaosrunError,
+    run_id: str,
+    secrets: dict[str, str],
+    out: Path,
+    state_dir: Path,
+    write_reports: bool,
+    command: str,
+    echo: Callable[[str], None],
+) -> None:
+    """A plan that failed on infrastructure (an API server unreachable or refusing, a target
+    that cannot be listed) still leaves a journal, a report and a history row: scheduled game
+    days are read afterwards, not watched. Nothing was applied; the error stands (exit 4)."""
+    from .journal import Clock, JournalWriter, Redactor
+    from .result import RunResult
+
+    clock = Clock()
+    journal = JournalWriter(out, run_id=run_id, clock=clock, redact=Redactor(list(secrets.values())))
+    journal.event("run_started", run_id=run_id, experiment=exp.title, source=exp.source, pid=os.getpid(), targets=[])
+    journal.event("error", message=str(exc))
+    result = RunResult(
+        run_id=run_id,
+        status="error",
+        reason=f"the plan could not be built, nothing was injected: {exc}",
+        started_at=clock.wall0,
+        ended_at=clock.wall(),
+        duration_s=clock.t(),
+        errors=[str(exc)],
+    )
+    path, _ = journal.finish(exp, result, command=command, score_of=_score)
+    if write_reports:
+        _write_reports(path, state_dir)
+    echo(f"journal: {path}")
 
 
 def _score(journal: dict[str, Any]) -> Any:

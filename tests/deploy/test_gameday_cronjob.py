@@ -297,7 +297,9 @@ def test_the_role_grants_nothing_outside_its_namespace_nor_beyond_pods(
     assert "403 Forbidden" in proc.stderr, proc.stderr
     assert f'cannot list resource "pods" in API group "" in the namespace "{other_namespace}"' in proc.stderr
     assert kube_cluster.pod_names(other_namespace) == elsewhere  # nothing there was deleted
-    assert not list(deployed.arg("--out").rglob("journal.json"))  # refused while planning: no journal
+    (journal_path,) = deployed.arg("--out").rglob("journal.json")  # the volume says why, not only the pod log
+    journal = json.loads(journal_path.read_text())
+    assert journal["status"] == "error" and "403 Forbidden" in journal["reason"] and journal["faults"] == []
 
     # pods only: the ReplicaSet that owns them (and reading a single pod) stay out of reach
     rs = f"/apis/apps/v1/namespaces/{kube_namespace}/replicasets/storefront"

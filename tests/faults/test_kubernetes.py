@@ -350,3 +350,25 @@ def test_healthcheck(cluster: FakeKubeApi) -> None:
     cluster.close()
     with pytest.raises(FaultFailed, match=r"health check \(GET /version\): unreachable \(connection refused\)"):
         asyncio.run(kind.healthcheck(plan.steps[0].injections, ctx))
+
+
+def test_a_plan_that_fails_on_the_api_still_leaves_a_journal_and_a_report(cluster: FakeKubeApi, tmp_path: Path) -> None:
+    """A scheduled game day is read afterwards: exit 4, and the journal, report and history say why."""
+    from tests.cli import run_cli
+
+    bad = write_kubeconfig(tmp_path / "bad-token", server=cluster.url, token="wrong")
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(BASE + f"method:\n  - {{fault: kubernetes.pod_kill, namespace: shop, label_selector: app=web, "
+                          f"kubeconfig: {bad}}}\n")  # fmt: skip
+    out, state = tmp_path / "out", tmp_path / "state"
+    proc = run_cli("run", str(exp), "--out", str(out), state_dir=state, timeout_s=60)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "401 Unauthorized" in proc.stderr and f"journal: {out / 'journal.json'}" in proc.stdout
+    journal = json.loads((out / "journal.json").read_text())
+    assert journal["status"] == "error" and "nothing was injected" in journal["reason"]
+    assert "401 Unauthorized" in journal["reason"] and journal["faults"] == []
+    assert (out / "report.html").exists()
+    history = run_cli("history", state_dir=state, timeout_s=60)
+    (row,) = [line for line in history.stdout.splitlines() if "K8s test" in line]
+    assert "error" in row.lower() and str(out / "journal.json") in row
+    assert cluster.deletes() == []
