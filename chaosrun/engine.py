@@ -145,14 +145,7 @@ class Engine:
         if self.opt.handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.add_signal_handler(sig, self._on_signal, sig)
-        self.journal.event(
-            "run_started",
-            run_id=self.run_id,
-            experiment=self.exp.title,
-            source=self.exp.source,
-            pid=os.getpid(),
-            targets=list(self.plan.targets),
-        )
+        self.journal.run_started(self.exp, command=self.opt.command, targets=list(self.plan.targets))
         probe_tasks: list[asyncio.Task[None]] = []
         try:
             if await self._unless_aborted(self._injector.setup(ctx)):
@@ -169,14 +162,17 @@ class Engine:
         except Exception as exc:  # a bug must still never skip the undo below
             self._error(f"internal error: {type(exc).__name__}: {exc}")
         finally:
-            await self._undo_all(ctx, include_setup=True)
-            await self._run_rollbacks()
+            # Probing ends before the teardown: what the run's own cleanup does to the service
+            # (removing proxies it created, the experiment's rollbacks) is not the service's
+            # behaviour under the fault, and after an abort it would be judged as such.
             self._stop_probes.set()
             for t in probe_tasks:
                 t.cancel()
             for t in probe_tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
+            await self._undo_all(ctx, include_setup=True)
+            await self._run_rollbacks()
             if self.opt.handle_signals:
                 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                     loop.remove_signal_handler(sig)
@@ -383,7 +379,11 @@ class Engine:
     def _judge(self) -> None:
         self._close_last_phase()
         self.journal.flush_samples()
-        phases = tuple(p.name for p in self.result.phases)
+        # a fault or recovery phase of 0 s (e.g. a pod kill straight into recovery, or no
+        # recovery phase) has nothing to judge: it is left out, not failed for want of samples
+        phases = tuple(
+            p.name for p in self.result.phases if p.name == "baseline" or self._phase_length(p.name) > 0
+        )
         for acc in self._sampling.series.values():
             verdicts, recovery = acc.verdicts(phases)
             self.result.verdicts.extend(verdicts)
