@@ -147,13 +147,15 @@ class Tolerance:
         return tuple((n, b) for n, b in named if b is not None)
 
     def describe(self) -> str:
-        parts = []
-        if self.success_ratio is not None:
-            parts.append(f"success_ratio {self.success_ratio.describe('ratio')}")
+        parts = [
+            "every sample succeeds"
+            if self.success_ratio is None
+            else f"success_ratio {self.success_ratio.describe('ratio')}"
+        ]
         parts += [f"{n} {b.describe('s')}" for n, b in self.latency_bounds()]
         if self.window_s is not None:
             parts.append(f"over every {self.window_s:g}s window")
-        return ", ".join(parts) or "every sample succeeds"
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

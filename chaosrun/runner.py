@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import secrets as secrets_module
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from . import __version__
-from .errors import ChaosrunError
+from .errors import ChaosrunError, InvalidInput
 
 if TYPE_CHECKING:
     from .model import Experiment
@@ -30,10 +31,32 @@ if TYPE_CHECKING:
 __all__ = ["default_out_dir", "run_experiment"]
 
 
-def default_out_dir(exp: Experiment, root: Path = Path("reports")) -> Path:
-    """`<root>/<experiment slug>/<UTC time>/`: one folder per run."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return root / exp.slug / stamp
+def default_out_dir(exp: Experiment, root: Path = Path("reports"), run_id: str | None = None) -> Path:
+    """`<root>/<experiment slug>/<run id>/`: one folder per run. The run id starts with the UTC
+    time (so folders sort by time) and ends with random hex (two runs in one second differ)."""
+    if run_id is None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        run_id = f"{stamp}-{secrets_module.token_hex(3)}"
+    return root / exp.slug / run_id
+
+
+# What a run writes into its output folder; a previous run's copies are removed first.
+_OUTPUTS = ("events.jsonl", "journal.json", "report.html", "junit.xml", "summary.md")
+
+
+def prepare_out_dir(out: Path, echo: Callable[[str], None]) -> None:
+    """Create the run's output folder and remove a previous run's outputs from it, so two runs
+    never mix (events.jsonl is appended to; `--no-report` writes no junit.xml). Other files are
+    left alone. A folder that cannot be used is invalid input (exit 2), before anything runs."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        old = [out / name for name in _OUTPUTS if (out / name).exists()]
+        for path in old:
+            path.unlink()
+    except OSError as exc:
+        raise InvalidInput(f"--out {out}: cannot use it as the output folder: {exc.strerror or exc}") from exc
+    if old:
+        echo(f"replacing the previous run's outputs in {out}")
 
 
 async def run_experiment(
@@ -43,6 +66,7 @@ async def run_experiment(
     spin_s: float = 0.0,
     out_dir: Path | None,
     dry_run: bool,
+    out_root: Path | None = None,
     state_dir: Path,
     min_score: int | None = None,
     write_reports: bool = True,
@@ -74,20 +98,21 @@ async def run_experiment(
         if settings is not None:  # fault kinds read ctx.experiment.caps: they must see the site's caps too
             exp = dataclasses.replace(exp, caps=stricter(exp.caps, settings.caps))
         ctx = FaultContext(run_id=run_id, experiment=exp, http=http)
+        out = out_dir or default_out_dir(exp, out_root or Path("reports"), run_id)
         try:
             plan = await build_plan(exp, ctx, exp.caps)
         except ChaosrunError as exc:
             if exc.exit_code == EXIT_CODES["error"] and not dry_run:
-                out = out_dir or default_out_dir(exp)
+                prepare_out_dir(out, echo)
                 _journal_failed_plan(exp, exc, run_id, secrets, out, state_dir, write_reports, command, echo)
             raise
         if dry_run:
             echo(format_plan(plan))
             echo("dry run: nothing was touched")
             return 0
+        prepare_out_dir(out, echo)
         ledger = Ledger(state_dir)
         ledger.claim(run_id, exp.title, plan.targets)
-        out = out_dir or default_out_dir(exp)
         progress = Progress()
         try:
             engine = Engine(

@@ -78,7 +78,10 @@ def evaluate(tol: Tolerance, stats: Stats, baseline: Stats | None) -> list[str]:
     reasons: list[str] = []
     if stats.samples < tol.min_samples:
         return [f"only {stats.samples} samples (at least {tol.min_samples} needed)"]
-    if tol.success_ratio is not None and not tol.success_ratio.holds(stats.success_ratio):
+    if tol.success_ratio is None:  # no success_ratio given: every sample must succeed
+        if stats.failures:
+            reasons.append(f"{stats.failures} of {stats.samples} samples failed (every sample must succeed)")
+    elif not tol.success_ratio.holds(stats.success_ratio):
         reasons.append(
             f"success_ratio {stats.success_ratio:.3f} breaks {tol.success_ratio.describe('ratio')}"
             f" ({stats.failures} of {stats.samples} failed)"
