@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import io
 import itertools
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -21,7 +22,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MultipleLocator, NullFormatter
 
 from .data import Journal, Series
 from .fmt import when
@@ -92,27 +93,58 @@ def _svg(fig: Figure, chart_id: str, title: str, desc: str, tooltips: Mapping[st
 def _phase_buckets(
     journal: Journal, t: np.ndarray[Any, Any], lat: np.ndarray[Any, Any], ok: np.ndarray[Any, Any], width: float
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """Bucketed p50, p95 and error rate that never mix two phases: buckets restart at every phase
-    start, and a NaN point between phases breaks the lines (a bucket straddling the baseline and
-    the fault would draw the fault's latency over the end of the baseline)."""
-    edges = [*sorted({0.0, *(p.start_s for p in journal.phases if p.start_s > 0)}), np.inf]
+    """Bucketed p50, p95 and error rate, as points for `step(where="mid")` that draw every bucket's
+    value exactly over its own time span [start, end).
+
+    Buckets never mix two phases (a bucket straddling the baseline and the fault would draw the
+    fault's latency over the end of the baseline): each phase gets a whole number of equal buckets
+    starting at the phase's start and ending at its end (the next phase's start; for the last
+    phase its recorded end, or its last sample). A bucket is a point at its centre; every run of
+    buckets is framed by NaN points at the centres of the (empty) buckets just before and after
+    it, so the step's outer edges fall on the run's own first start and last end, and the line
+    breaks there: between phases, and over a gap in the samples.
+    """
+    spans = sorted(journal.phases, key=lambda p: p.start_s)
+    edges = [*sorted({0.0, *(p.start_s for p in spans if p.start_s > 0)}), np.inf]
+    last_end = spans[-1].end_s if spans and spans[-1].end_s is not None else -np.inf
     parts: list[tuple[np.ndarray[Any, Any], ...]] = []
     for lo, hi in itertools.pairwise(edges):
         mask = (t >= lo) & (t < hi)
         if not mask.any():
             continue
-        # a whole number of buckets per phase, so no partial bucket is centred past the phase's end
-        seg_end = hi if np.isfinite(hi) else float(t[mask].max()) + 1e-9
-        w = (seg_end - lo) / max(1, round((seg_end - lo) / width))
-        b = bucket_stats(t[mask], lat[mask], ok[mask], w)
-        parts.append((b.centers, b.quantiles[0.5], b.quantiles[0.95], b.error_rate))
-        nan = np.array([np.nan])
-        parts.append((np.array([min(seg_end, float(b.centers[-1]) + w / 2)]), nan, nan, nan))
+        seg_t = t[mask]
+        seg_end = hi if np.isfinite(hi) else max(last_end, float(seg_t.max()))
+        n = max(1, round((seg_end - lo) / width))
+        w = (seg_end - lo) / n if seg_end > lo else width
+        # whole bucket numbers from the phase's start (bucket_stats counts from the first sample)
+        index = np.minimum(np.floor((seg_t - lo) / w), n - 1)
+        b = bucket_stats(index, lat[mask], ok[mask], 1.0)
+        present = b.centers - 0.5  # bucket numbers, exact small integers
+        slots = np.unique(np.concatenate([present - 1, present, present + 1]))
+        at = np.searchsorted(slots, present)
+        columns = []
+        for values in (b.quantiles[0.5], b.quantiles[0.95], b.error_rate):
+            column = np.full(len(slots), np.nan)
+            column[at] = values
+            columns.append(column)
+        parts.append((lo + (slots + 0.5) * w, *columns))
     if not parts:
         empty = np.empty(0)
         return empty, empty, empty, empty
     c, p50, p95, err = (np.concatenate([part[i] for part in parts]) for i in range(4))
     return c, p50, p95, err
+
+
+_CLOCK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+
+
+def _clock_step(span_s: float, max_ticks: int = 12) -> float:
+    """A whole number of seconds (or minutes, or hours) between time ticks: at most `max_ticks`
+    ticks over `span_s`, and never two ticks that `_clock` would label alike."""
+    for step in _CLOCK_STEPS:
+        if span_s / step < max_ticks:
+            return float(step)
+    return float(_CLOCK_STEPS[-1] * math.ceil(span_s / _CLOCK_STEPS[-1] / max_ticks))
 
 
 def _bucket_width(end_s: float, series: Sequence[Series]) -> float:
@@ -299,7 +331,7 @@ def timeline_svg(journal: Journal, region: str, *, chart_id: str) -> str:
             raw_t, raw_y = envelope(t, lat, MAX_POINTS)
             lat_ax.scatter(raw_t, raw_y, s=2.5, color=colour, alpha=0.22, lw=0, rasterized=True, zorder=1)
             centers, p50, p95, err = _phase_buckets(journal, t, lat, ok, width)
-            # steps, not lines between bucket centres: a bucket's value stays inside its own time span
+            # steps, not lines between bucket centres: each bucket's value is drawn over its own time span
             lat_ax.step(centers, p50, where="mid", color=colour, lw=1.5, zorder=2)
             lat_ax.step(centers, p95, where="mid", color=colour, lw=1.2, ls=(0, (4, 2)), zorder=2)
             err_ax.step(centers, err * 100, where="mid", color=colour, lw=1.3)
@@ -320,6 +352,7 @@ def timeline_svg(journal: Journal, region: str, *, chart_id: str) -> str:
         err_ax.set_ylabel("errors (%)")
         err_ax.set_ylim(0, max(5.0, min(100.0, worst_err * 100 * 1.15)))
         err_ax.set_xlim(0, end_s)
+        err_ax.xaxis.set_major_locator(MultipleLocator(_clock_step(end_s)))
         err_ax.xaxis.set_major_formatter(FuncFormatter(_clock))
         err_ax.set_xlabel(
             f"time since start (m:ss){' — started ' + when(journal.started_at) if journal.started_at else ''}"
