@@ -102,17 +102,32 @@ def format_plan(plan: Plan) -> str:
     for p in e.probes:
         every = "back to back" if p.every_s == 0 else f"every {format_duration(p.every_s)}"
         lines.append(f"  - {p.name} in {', '.join(p.regions)}, {every}: {p.tolerance.describe()}")
+        if p.during is None:
+            lines.append("      during the fault: not judged")
+        elif p.during != p.tolerance:
+            lines.append(f"      during the fault: {p.during.describe()}")
+        if p.recover_within_s is not None:
+            lines.append(
+                f"      after the fault: back within tolerance within {format_duration(p.recover_within_s)} "
+                f"({p.recovery_streak} good samples in a row)"
+            )
     for g in e.guardrails:
         lines.append(f"Guardrail {g.name} in {', '.join(g.regions)}")
     lines.append("Faults (times from the start of the fault phase):")
     if not plan.steps:
         lines.append("  (none: the method is empty)")
-    for s in plan.steps:
+    for s in sorted(plan.steps, key=lambda x: x.start_s):  # in time order, as they will happen
         end = s.end_s(ph.fault_s)
         lines.append(
             f"  - {s.step.name} [{s.step.kind}] at +{format_duration(s.start_s)} until +{format_duration(end)}"
         )
         for inj in s.injections:
             lines.append(f"      {inj.describe()}  (target {inj.target})")
+            steps = inj.describe_updates()
+            if steps:
+                lines.append(
+                    "      then "
+                    + ", ".join(f"+{format_duration(s.start_s + offset)} {text}" for offset, text in steps)
+                )
     lines.append(f"Targets: {len(plan.targets)}")
     return "\n".join(lines)

@@ -82,6 +82,10 @@ class Injection(ABC):
         """Ramps: (seconds after apply, coroutine) pairs the engine runs on time. Default none."""
         return ()
 
+    def describe_updates(self) -> Sequence[tuple[float, str]]:
+        """`updates()` for people (`--dry-run`): (seconds after apply, what changes). Default none."""
+        return ()
+
 
 class FaultKind(ABC):
     """A named fault kind (`toxiproxy.latency`), registered with `@fault`."""

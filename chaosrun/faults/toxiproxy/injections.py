@@ -95,6 +95,11 @@ class ToxicInjection(Injection):
     def updates(self) -> Sequence[Update]:
         return [(offset, self._ramp_action(value)) for offset, value in self.ramp]
 
+    def describe_updates(self) -> Sequence[tuple[float, str]]:
+        attribute = self.ramp_attribute or self.toxic_type
+        unit = {"latency": "ms", "jitter": "ms", "timeout": "ms", "rate": " KB/s"}.get(attribute, "")
+        return [(offset, f"{attribute} {value}{unit}") for offset, value in self.ramp]
+
     def _ramp_action(self, value: int) -> Callable[[FaultContext], Awaitable[None]]:
         attribute = self.ramp_attribute or self.toxic_type
 
