@@ -13,16 +13,13 @@ import shlex
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
 from . import __version__
 from .errors import ChaosrunError, InvalidInput
-from .runner import default_out_dir, run_experiment
-
-if TYPE_CHECKING:
-    pass
+from .runner import run_experiment
 
 __all__ = ["main"]
 
@@ -99,7 +96,7 @@ def validate(files: tuple[str, ...], variables: tuple[str, ...]) -> None:
     bad: list[ChaosrunError] = []
     for f in files:
         try:
-            load_experiment(f, variables=values)
+            load_experiment(f, variables=values, strict_variables=True)
             click.echo(f"{f}: ok")
         except ChaosrunError as exc:
             bad.append(exc)
@@ -121,7 +118,7 @@ def schema() -> None:
 @cli.command(epilog=EXIT_HELP)
 @click.argument("file", type=click.Path())
 @click.option(
-    "--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (default reports/<slug>/<UTC time>/)."
+    "--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (default reports/<slug>/<run id>/)."
 )
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Override a variable (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Validate, resolve targets and print the timed plan; touch nothing.")
@@ -155,7 +152,7 @@ def run(
 
     install_interrupt_handlers()
     try:
-        exp = load_experiment(file, variables=_parse_vars(variables))
+        exp = load_experiment(file, variables=_parse_vars(variables), strict_variables=True)
         settings = load_settings(settings_path(settings_file))
         code = _run_async(
             run_experiment(
@@ -206,12 +203,12 @@ def gameday(
 
     async def run_one(entry: GameDayEntry) -> tuple[Any, int]:
         exp = load_experiment(entry.file, variables=dict(entry.variables))
-        out = None if root is None else default_out_dir(exp, root)
         try:
             code = await run_experiment(
                 exp,
                 settings=settings,
-                out_dir=out,
+                out_dir=None,
+                out_root=root,
                 dry_run=False,
                 state_dir=state,
                 command=f"chaosrun gameday {plan_file}",

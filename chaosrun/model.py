@@ -268,6 +268,7 @@ class SecretRef:
     name: str
     env: str | None = None
     file: str | None = None
+    location: Location | None = field(default=None, compare=False)  # of the `env:`/`file:` value, for messages
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

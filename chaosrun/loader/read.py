@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from types import MappingProxyType
 
@@ -12,24 +13,34 @@ from ..errors import Issue, ValidationFailed
 from ..faults import ParseContext
 from ..model import Caps, Experiment, Phases
 from ..node import Document, Node, compose, read_text
-from .fields import _get, _str, _text
+from .fields import _filtered, _get, _str, _text, _walk_scalars
 from .keys import ENV_PREFIX, REQUIRED_TOP_KEYS, TOP_KEYS
 from .probes import _Probes
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.-]*)\}")  # as `Node.substitute` finds them
 _LATE = ("secret.", "region.", "run.")
 _NO_VARIABLES: Mapping[str, str] = MappingProxyType({})
 
 
 def load_experiment(
-    path: str | Path, *, variables: Mapping[str, str] = _NO_VARIABLES, environ: Mapping[str, str] = os.environ
+    path: str | Path,
+    *,
+    variables: Mapping[str, str] = _NO_VARIABLES,
+    environ: Mapping[str, str] = os.environ,
+    strict_variables: bool = False,
 ) -> Experiment:
-    """Read and validate an experiment file. Raises ValidationFailed listing every problem."""
+    """Read and validate an experiment file. Raises ValidationFailed listing every problem.
+
+    `strict_variables`: a name in `variables` (the `--var`s of `run` and `validate`) that the
+    experiment neither declares nor uses as `${name}` is a problem (a typo would test the wrong
+    thing). Off for game days, whose variables go to every experiment, and never applied to the
+    environment (`CHAOSRUN_VAR_<name>`)."""
     file = str(path)
     text = read_text(file)
     if isinstance(text, Issue):
         raise ValidationFailed([text])
-    return load_text(text, file=file, variables=variables, environ=environ)
+    return load_text(text, file=file, variables=variables, environ=environ, strict_variables=strict_variables)
 
 
 def parse_caps(node: Node) -> Caps:
@@ -44,8 +55,10 @@ def load_text(
     variables: Mapping[str, str] = _NO_VARIABLES,
     environ: Mapping[str, str] = os.environ,
     base_dir: str | None = None,
+    strict_variables: bool = False,
 ) -> Experiment:
-    """Validate an experiment given as text; relative paths are from `base_dir` (default: the file's folder)."""
+    """Validate an experiment given as text; relative paths are from `base_dir` (default: the file's folder).
+    `strict_variables`: see `load_experiment`."""
     doc = Document(file)
     root = compose(text, doc)
     if root is None:
@@ -61,7 +74,10 @@ def load_text(
         root.error("this is a game-day plan, not an experiment; run it with 'chaosrun gameday'")
     _raise_if_any(doc)
     doc.variables = _variables(root, variables, environ)
-    experiment = _Parser(doc, base_dir or os.path.dirname(file) or ".").experiment(root, text)
+    parser = _Parser(doc, base_dir or os.path.dirname(file) or ".")
+    experiment = parser.experiment(root, text)
+    if strict_variables:
+        _check_overrides(root, parser.template_roots, variables)
     _raise_if_any(doc)
     return experiment
 
@@ -76,7 +92,7 @@ def _raise_if_any(doc: Document) -> None:
 def _variables(root: Node, overrides: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
     """Variable values: file < environment (CHAOSRUN_VAR_<name>) < overrides (--var). Values are literal."""
     values: dict[str, str] = {}
-    node = next((Node(v, root.doc, "variables") for k, v in root.raw.value if k.value == "variables"), None)
+    node = _variables_node(root)
     for name, value in (node.entries() or []) if node is not None else []:
         if not _NAME.match(name) or name.startswith(_LATE):
             value.error(f"invalid variable name '{name}'; use letters, digits, '_', '.', '-' (no secret./region./run.)")
@@ -90,6 +106,35 @@ def _variables(root: Node, overrides: Mapping[str, str], environ: Mapping[str, s
             root.doc.add(0, 0, "", f"--var {name}=...: invalid variable name; use letters, digits, '_', '.', '-'")
     values.update(overrides)
     return values
+
+
+def _variables_node(root: Node) -> Node | None:
+    return next((Node(v, root.doc, "variables") for k, v in root.raw.value if k.value == "variables"), None)
+
+
+def _check_overrides(root: Node, included: Collection[Node], overrides: Mapping[str, str]) -> None:
+    """Each `--var` name must be declared under `variables` or used as `${name}` in the experiment
+    or a file it includes; otherwise (most likely a typo) it is a problem naming the closest known name."""
+    node = _variables_node(root)
+    declared = [str(k.value) for k, _ in node.raw.value] if node is not None and node.is_mapping else []
+    used: set[str] = set()
+    # without the `variables` section: a `${x}` in a variable's value is literal, not a use
+    for scalars_of in (_filtered(root, ("variables",), keep=False), *included):
+        for scalar in _walk_scalars(scalars_of):
+            used.update(m.group(1) for m in _REFERENCE.finditer(str(scalar.raw.value)))
+    known = sorted({*declared, *(n for n in used if not n.startswith(_LATE))})
+    for name in overrides:
+        if name in known or not _NAME.match(name):  # an invalid name is reported already
+            continue
+        hint = difflib.get_close_matches(name, known, n=1)
+        more = f"did you mean '{hint[0]}'? " if hint else ""
+        root.doc.add(
+            0,
+            0,
+            "",
+            f"--var {name}=...: unknown variable '{name}' (neither declared under 'variables' nor used as "
+            f"${{{name}}}); {more}known: {', '.join(known) or '(none)'}",
+        )
 
 
 class _Parser(_Probes):

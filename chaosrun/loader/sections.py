@@ -115,7 +115,8 @@ class _Sections:
             if file is not None:
                 file = os.path.abspath(os.path.join(self.base_dir, file))
             if env is not None or file is not None:
-                out.append(SecretRef(name=name, env=env, file=file))
+                (source,) = f.values()
+                out.append(SecretRef(name=name, env=env, file=file, location=_location(source)))
         return tuple(out)
 
     def method(self, node: Node, ctx: ParseContext) -> tuple[FaultStep, ...]:
