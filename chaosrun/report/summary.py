@@ -1,4 +1,7 @@
-"""A Markdown summary of a run (for CI job summaries and pull-request comments); link-free."""
+"""A Markdown summary of a run (for CI job summaries and pull-request comments); link-free.
+
+Set-up entries (a proxy chaosrun created, docs/journal.md) are listed apart, before the faults.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import re
 from collections.abc import Sequence
 
 from . import fmt
-from .data import Journal
+from .data import FaultRecord, Journal
 from .results import probe_rows, recovery_result, verdict_word
 from .score import score_journal
 
@@ -24,6 +27,19 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return [*lines, ""]
+
+
+def _removal(f: FaultRecord) -> str:
+    """What became of one set-up entry."""
+    match f.undo:
+        case "ok":
+            return "removed"
+        case "failed":
+            return f"**removal failed**: {_md(f.error or 'unknown error')}"
+        case "not_applied":
+            return "not created"
+        case _:
+            return "**no removal recorded**: it may still be in place"
 
 
 def render_summary(journal: Journal) -> str:
@@ -69,13 +85,19 @@ def render_summary(journal: Journal) -> str:
             [[_md(r.region), _md(r.probe), fmt.seconds(r.recovery_s), fmt.seconds(r.objective_s),
               recovery_result(r)[1]] for r in journal.recovery],
         )  # fmt: skip
-    if journal.faults:
+    setup = [f for f in journal.faults if f.setup]
+    if setup:  # infrastructure the faults need (a proxy, say): listed apart, never as a fault
+        out += ["## Set-up", "", "Created by chaosrun before the baseline and removed after the run; not a fault.", ""]
+        out += [f"- {_md(f.description or f.name.removeprefix('setup: '))} ({_md(f.region or 'all')}): {_removal(f)}"
+                for f in setup] + [""]  # fmt: skip
+    faults = [f for f in journal.faults if not f.setup]
+    if faults:
         out += ["## Faults", ""]
         out += _table(
             ["Fault", "Region", "What", "Injected", "Removed", "Undo"],
             [[_md(f.name), _md(f.region or "all"), _md(f.description or f.kind), fmt.clock(f.applied_s),
               fmt.clock(f.removed_s), f.undo.replace("_", " ") + (f": {_md(f.error)}" if f.error else "")]
-             for f in journal.faults],
+             for f in faults],
         )  # fmt: skip
     trips = [g for g in journal.guardrails if g.tripped]
     if trips:

@@ -105,7 +105,7 @@ def test_deviated_report_names_what_deviated(small_journals: dict[str, dict[str,
     assert '<tr class="bad">' in page
     suite = ET.fromstring(render_junit(journal))
     failures = [c for c in suite.iter("testcase") if c.find("failure") is not None]
-    assert any(c.get("classname") == "probe.checkout.eu-west" and c.get("name") == "fault" for c in failures)
+    assert any(c.get("classname") == "probe.checkout" and c.get("name") == "eu-west: fault" for c in failures)
     assert "| fault |" in render_summary(journal)
 
 
