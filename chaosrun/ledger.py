@@ -227,9 +227,11 @@ class Ledger:
                     )
             for entry in self.entries():
                 if entry.target in wanted and entry.run_id != run_id:
+                    alive = "still running" if entry.owner.alive() else "no longer running"
                     raise PlanRefused(
                         f"{entry.target} still has an un-recovered fault from run {entry.run_id} "
-                        f"({entry.description}); run `chaosrun recover` first"
+                        f"(experiment {entry.experiment!r}, {entry.owner.describe()}, {alive}): "
+                        f"{entry.description}; run `chaosrun recover` first"
                     )
             claim = RunClaim(
                 run_id=run_id, owner=Owner.current(), experiment=experiment, targets=targets, started_at=time.time()
