@@ -381,9 +381,7 @@ class Engine:
         self.journal.flush_samples()
         # a fault or recovery phase of 0 s (e.g. a pod kill straight into recovery, or no
         # recovery phase) has nothing to judge: it is left out, not failed for want of samples
-        phases = tuple(
-            p.name for p in self.result.phases if p.name == "baseline" or self._phase_length(p.name) > 0
-        )
+        phases = tuple(p.name for p in self.result.phases if p.name == "baseline" or self._phase_length(p.name) > 0)
         for acc in self._sampling.series.values():
             verdicts, recovery = acc.verdicts(phases)
             self.result.verdicts.extend(verdicts)

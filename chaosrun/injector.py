@@ -130,6 +130,7 @@ class Injector:
         self.journal.event(
             "fault_applied",
             fault=record.id,
+            name=record.name,
             kind=kind_name,
             target=inj.target,
             region=inj.region,

@@ -141,6 +141,21 @@ class JournalWriter:
             self.events.append(record)
         self._write(record)
 
+    def run_started(self, experiment: Experiment, *, command: str = "", **fields: JSON) -> None:
+        """The first event. It carries what journal.json's header holds (the experiment summary,
+        host and chaosrun version, in journal.json's shapes), so that events.jsonl alone, left by
+        a killed run, rebuilds a report with its title, its set-up and its faults' names."""
+        self.event(
+            "run_started",
+            run_id=self.run_id,
+            experiment=experiment_summary(experiment),
+            chaosrun_version=__version__,
+            host=host_info(),
+            pid=os.getpid(),
+            command=command,
+            **fields,
+        )
+
     def _write(self, record: dict[str, JSON]) -> None:
         if self._fh is None:
             return

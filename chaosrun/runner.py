@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import secrets as secrets_module
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -171,7 +170,7 @@ def _journal_failed_plan(
 
     clock = Clock()
     journal = JournalWriter(out, run_id=run_id, clock=clock, redact=Redactor(list(secrets.values())))
-    journal.event("run_started", run_id=run_id, experiment=exp.title, source=exp.source, pid=os.getpid(), targets=[])
+    journal.run_started(exp, command=command, targets=[])
     journal.event("error", message=str(exc))
     result = RunResult(
         run_id=run_id,

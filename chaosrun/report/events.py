@@ -37,6 +37,18 @@ def _num(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _experiment(e: dict[str, object]) -> dict[str, object]:
+    """The experiment summary of a `run_started` event. Older events.jsonl files hold only the
+    title (a string) and the source file beside it: the summary is then just those two."""
+    experiment = e.get("experiment")
+    if isinstance(experiment, dict):
+        return experiment
+    summary: dict[str, object] = {"title": experiment if isinstance(experiment, str) else ""}
+    if isinstance(e.get("source"), str):
+        summary["source"] = e["source"]
+    return summary
+
+
 class _Fold:
     """The state of the fold: one wire journal being filled in, event by event."""
 
@@ -65,7 +77,7 @@ class _Fold:
             host = e.get("host")
             self.wire.update(
                 run_id=e.get("run_id", ""),
-                experiment=e.get("experiment") or {},
+                experiment=_experiment(e),
                 chaosrun_version=e.get("chaosrun_version", ""),
                 host=host if isinstance(host, dict) else {"hostname": str(host or ""), "pid": e.get("pid")},
                 command=e.get("command", ""),
@@ -76,9 +88,13 @@ class _Fold:
             self.phases.append({"name": e.get("phase"), "start_s": t, "started_at": at})
         elif kind == "fault_applied":
             fid = str(e.get("fault") or f"f{len(self.faults) + 1}")
+            # events.jsonl before the flag: set-up is what chaosrun applies before the baseline
+            flag = e.get("setup")
+            setup = flag if isinstance(flag, bool) else not self.phases
             self.faults[fid] = {
                 "id": fid,
-                "name": e.get("name") or fid,
+                "name": e.get("name") or self._fault_name(e, fid, setup=setup),
+                "setup": setup,
                 "kind": e.get("kind"),
                 "target": e.get("target"),
                 "region": e.get("region"),
@@ -120,6 +136,17 @@ class _Fold:
                 self.phases[-1].update(end_s=t, ended_at=at)
             self.wire["status"] = e.get("status")
             self.wire["reason"] = e.get("reason") or f"status {e.get('status')} (journal.json was not written)"
+
+    def _fault_name(self, e: dict[str, object], fid: str, *, setup: bool) -> str:
+        """The name of a fault whose event does not carry one (events.jsonl of older versions):
+        as the run names it when that is certain, else its id."""
+        if setup:
+            return f"setup: {e.get('description') or e.get('kind') or fid}"
+        experiment = self.wire.get("experiment")
+        method = experiment.get("method") if isinstance(experiment, dict) else None
+        steps = [m for m in method if isinstance(m, dict)] if isinstance(method, list) else []
+        names = {str(m.get("name")) for m in steps if m.get("kind") == e.get("kind") and m.get("name")}
+        return names.pop() if len(names) == 1 else fid
 
     def _samples(self, batch: object) -> None:
         if not isinstance(batch, list):
