@@ -125,7 +125,11 @@ def schema() -> None:
 @click.option(
     "--state-dir", type=click.Path(file_okay=False), help="Ledger and history folder (default XDG state dir)."
 )
-@click.option("--min-score", type=click.IntRange(0, 100), help="CI gate: exit 1 when the resilience score is lower.")
+@click.option(
+    "--min-score",
+    type=click.IntRange(0, 100),
+    help="CI gate on the score instead of the verdict: a held or deviated run exits 0 at or above it, 1 below.",
+)
 @click.option("--no-report", is_flag=True, help="Write only the journal (no HTML, JUnit or summary).")
 @click.option("--settings", "settings_file", type=click.Path(dir_okay=False), help=SETTINGS_HELP)
 @click.option(
