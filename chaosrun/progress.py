@@ -39,20 +39,46 @@ class Progress:
 
     def phase(self, name: str, length_s: float) -> None:
         self._phase, self._phase_len, self._phase_started = name, length_s, time.monotonic()
+        if self.live and self._line:  # the old phase's status line must not be drawn again under it
+            self.stream.write("\r\x1b[K")
+            self._line = ""
         self._write(f"== {name} phase ({length_s:g}s)")
 
     def event(self, t: float, text: str) -> None:
         self._write(f"[{t:7.2f}s] {text}")
 
-    def status(self, snapshot: dict[str, tuple[float, float]]) -> str:
+    def status(self, snapshot: dict[str, tuple[float, float]], width: int | None = None) -> str:
+        """`[fault 12s left] eu-west 40.0% p95 812ms | us-east 100.0% p95 31ms`: the worst region
+        first (lowest success ratio, then highest p95), so a narrow terminal still shows the one
+        that matters; regions that do not fit whole become `+N more`, never a cut-off number."""
         elapsed = time.monotonic() - self._phase_started
         left = max(0.0, self._phase_len - elapsed)
+
+        def badness(item: tuple[str, tuple[float, float]]) -> tuple[float, float, str]:
+            region, (ratio, p95) = item
+            return (2.0 if math.isnan(ratio) else ratio, 0.0 if math.isnan(p95) else -p95, region)
+
         parts = []
-        for region, (ratio, p95) in sorted(snapshot.items()):
-            ratio_s = "  -  " if math.isnan(ratio) else f"{ratio * 100:5.1f}%"
+        for region, (ratio, p95) in sorted(snapshot.items(), key=badness):
+            ratio_s = "-" if math.isnan(ratio) else f"{ratio * 100:.1f}%"
             p95_s = "-" if math.isnan(p95) else f"{p95 * 1000:.0f}ms"
             parts.append(f"{region} {ratio_s} p95 {p95_s}")
-        return f"[{self._phase or 'starting'} {left:4.0f}s left] " + " | ".join(parts)
+        head = f"[{self._phase or 'starting'} {left:.0f}s left]"
+        if width is None:
+            return " ".join([head, " | ".join(parts)]) if parts else head
+
+        def fit(shown: int) -> str:
+            line = " ".join([head, " | ".join(parts[:shown])]) if shown else head
+            rest = len(parts) - shown
+            return line + (f"{' |' if shown else ''} +{rest} more" if rest else "")
+
+        shown = 0
+        while shown < len(parts) and len(fit(shown + 1)) <= width:
+            shown += 1
+        if shown == 0 and parts and len(" ".join([head, parts[0]])) <= width:
+            return " ".join([head, parts[0]])  # the worst region alone, when "+N more" does not fit too
+        line = fit(shown)
+        return line if len(line) <= width else head
 
     def _columns(self) -> int:
         """Terminal width; a pty may report 0 columns, then $COLUMNS or 100."""
@@ -78,13 +104,13 @@ class Progress:
                 pass
             if stop.is_set():
                 break
-            line = self.status(snapshot())
             if self.live:
-                self._line = line[: self._columns() - 1]
+                width = self._columns() - 1
+                self._line = self.status(snapshot(), width)[:width]
                 self.stream.write("\r\x1b[K" + self._line)
                 self.stream.flush()
             else:
-                self._write(line)
+                self._write(self.status(snapshot()))
         if self.live and self._line:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
