@@ -49,8 +49,10 @@ def _run_async(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def _fail(exc: ChaosrunError) -> None:
+    from .progress import printable
+
     for line in str(exc).splitlines() or [type(exc).__name__]:
-        click.echo(f"error: {line}", err=True)
+        click.echo(f"error: {printable(line)}", err=True)
     sys.exit(exc.exit_code)
 
 

@@ -10,7 +10,17 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-__all__ = ["Progress"]
+__all__ = ["Progress", "printable"]
+
+# C0 and C1 control characters but newline and tab: a name with ESC or BEL in it must not reach a
+# terminal or a CI log raw (it can move the cursor, ring, or hide text).
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0))}
+
+
+def printable(text: str) -> str:
+    """`text` with control characters shown as `\\xNN`."""
+    return text.translate(_CONTROL)
+
 
 Snapshot = Callable[[], dict[str, tuple[float, float]]]  # region -> (success ratio, p95 s)
 
@@ -32,7 +42,7 @@ class Progress:
     def _write(self, text: str) -> None:
         if self.live and self._line:
             self.stream.write("\r\x1b[K")
-        self.stream.write(text + "\n")
+        self.stream.write(printable(text) + "\n")
         if self.live and self._line:
             self.stream.write(self._line)
         self.stream.flush()
@@ -106,7 +116,7 @@ class Progress:
                 break
             if self.live:
                 width = self._columns() - 1
-                self._line = self.status(snapshot(), width)[:width]
+                self._line = printable(self.status(snapshot(), width))[:width]
                 self.stream.write("\r\x1b[K" + self._line)
                 self.stream.flush()
             else:

@@ -73,6 +73,10 @@ async def run_experiment(
     echo: Callable[[str], None] = lambda s: click.echo(s),
 ) -> int:
     """Plan, claim targets, run, write outputs; returns the exit code."""
+    from .progress import printable
+
+    say = echo
+    echo = lambda text: say(printable(text))  # noqa: E731  (names from the experiment reach the terminal)
     import aiohttp
 
     from .engine import Engine, RunOptions, new_run_id
