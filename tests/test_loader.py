@@ -384,3 +384,20 @@ def test_loading_imports_no_heavy_dependency() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_too_long_recover_within_from_an_included_definition_is_reported_where_it_is_used(tmp_path: Path) -> None:
+    """Not only in the shared definitions file, which invites editing it for every experiment."""
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(
+        "title: inc\nregions: {r: {base_url: 'http://127.0.0.1:9'}}\n"
+        f"include: {Path(__file__).resolve().parents[1] / 'probes' / 'http-health.yaml'}\n"
+        "steady_state:\n  probes:\n    - {name: checkout, use: http-checkout}\n"
+        "phases: {baseline: 1s, fault: 1s, recovery: 3s}\n"
+    )
+    with pytest.raises(ValidationFailed) as caught:
+        load_experiment(str(exp))
+    (issue,) = caught.value.issues
+    assert (issue.file, issue.line) == (str(exp), 6)
+    assert "probe 'checkout': after.recover_within 10s from its definition" in issue.message
+    assert "http-health.yaml:25:" in issue.message and "override it next to `use:`" in issue.message

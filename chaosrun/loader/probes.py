@@ -117,7 +117,15 @@ class _Probes(_Sections):
         if recover_within is not None and self.phases and recover_within > self.phases.recovery_s:
             node = _last(after_f, "recover_within")
             assert node is not None
-            node.error(f"longer than the recovery phase (phases.recovery: {format_duration(self.phases.recovery_s)})")
+            limit = f"longer than the recovery phase (phases.recovery: {format_duration(self.phases.recovery_s)})"
+            if node.doc.file == item.doc.file:
+                node.error(limit)
+            else:  # from an included definition: say so at the probe that uses it, not in the shared file
+                item.error(
+                    f"probe {name!r}: after.recover_within {format_duration(recover_within)} from its definition "
+                    f"({node.doc.file}:{node.line}:{node.column}) is {limit}; override it next to `use:` "
+                    "(after: {recover_within: ...}) or lengthen phases.recovery"
+                )
         if name is None or spec is None or not regions:
             return None
         return Probe(
