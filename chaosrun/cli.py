@@ -335,19 +335,30 @@ def recover(state_dir: str | None, include_live: bool) -> None:
     "--toxiproxy",
     "toxiproxy_urls",
     multiple=True,
-    default=("http://127.0.0.1:8474",),
-    show_default=True,
-    help="Toxiproxy servers to clean of chaosrun toxics (repeatable).",
+    help="Toxiproxy servers to clean of chaosrun toxics (repeatable); also those of the settings file and "
+    "the ledger. With none named, http://127.0.0.1:8474 is cleaned if it answers.",
 )
+@click.option("--settings", "settings_file", type=click.Path(dir_okay=False), help=SETTINGS_HELP)
 @click.option(
     "--wait", "wait_s", type=float, default=20.0, show_default=True, help="Seconds to wait for runs to roll back."
 )
-def stop(state_dir: str | None, toxiproxy_urls: tuple[str, ...], wait_s: float) -> None:
+def stop(state_dir: str | None, toxiproxy_urls: tuple[str, ...], settings_file: str | None, wait_s: float) -> None:
     """Emergency stop: abort every chaosrun run on this host and remove every chaosrun-owned fault."""
     from .ledger import Ledger
     from .recovery import emergency_stop
+    from .settings import load_settings, settings_path
 
-    report = _run_async(emergency_stop(Ledger(_state_dir(state_dir)), toxiproxy_urls, wait_s=wait_s, echo=click.echo))
+    try:
+        settings = load_settings(settings_path(settings_file))
+    except ChaosrunError as exc:  # a broken settings file must not stop the stop: say so, clean what is named
+        click.echo(f"warning: settings not read: {exc}", err=True)
+        servers = tuple(toxiproxy_urls)
+    else:
+        servers = (*toxiproxy_urls, *settings.toxiproxy)
+    optional = () if servers else ("http://127.0.0.1:8474",)
+    report = _run_async(
+        emergency_stop(Ledger(_state_dir(state_dir)), servers, wait_s=wait_s, echo=click.echo, optional_urls=optional)
+    )
     sys.exit(5 if report.failed else 0)
 
 

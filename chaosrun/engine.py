@@ -307,7 +307,9 @@ class Engine:
         for rb in self.exp.rollbacks:
             done = await run_argv([self._with_secrets(a) for a in rb.argv], timeout_s=rb.timeout_s)
             ok = done.exit_code == 0
-            err = None if ok else (done.error or f"exit code {done.exit_code}: {done.stdout.strip()[-200:]}")
+            # secrets are masked before the output is cut: a cut secret would not be recognised
+            out = self.journal.redact(done.stdout.strip())[-200:]
+            err = None if ok else (done.error or f"exit code {done.exit_code}: {out}")
             self.result.rollbacks.append(RollbackRecord(name=rb.name, ok=ok, error=err, t=self.clock.t()))
             self.journal.event("rollback", name=rb.name, ok=ok, error=err)
             self._log(f"rollback {rb.name}: {'ok' if ok else 'FAILED: ' + str(err)}")
