@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from .errors import PlanRefused
 from .faults import FaultContext, Injection, get_kind
 from .model import Caps, Experiment, FaultStep
+from .toxiproxy_client import server_key
 from .units import format_duration
 
 __all__ = ["Plan", "PlannedStep", "build_plan", "check_caps", "format_plan"]
@@ -79,10 +80,11 @@ def check_caps(plan: Plan, caps: Caps) -> None:
                     f"{s.step.location}: fault {s.step.name!r} lasts {format_duration(length)}, beyond "
                     f"caps.max_fault_duration {format_duration(caps.max_fault_duration_s)}"
                 )
+    allowed_servers = {server_key(a) for a in caps.allowed_toxiproxy}
     for t in targets:
         if t.startswith("toxiproxy:"):
-            server, _, proxy = t.removeprefix("toxiproxy:").rpartition("/")
-            if caps.allowed_toxiproxy and server not in caps.allowed_toxiproxy:
+            server, _, proxy = t.removeprefix("toxiproxy:").rpartition("/")  # targets carry server_key()
+            if caps.allowed_toxiproxy and server not in allowed_servers:
                 raise PlanRefused(f"Toxiproxy server {server} is not in caps.allowed_toxiproxy")
             if caps.allowed_proxies and proxy not in caps.allowed_proxies:
                 raise PlanRefused(f"proxy {proxy!r} is not in caps.allowed_proxies")

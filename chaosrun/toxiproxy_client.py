@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Literal, TypeAlias, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from . import __version__
 from .errors import (
@@ -43,6 +43,7 @@ __all__ = [
     "Stream",
     "Toxic",
     "ToxiproxyClient",
+    "server_key",
 ]
 
 DEFAULT_TIMEOUT_S = 5.0
@@ -363,3 +364,18 @@ def _proxy_path(name: str) -> str:
 
 def _toxic_path(proxy: str, name: str) -> str:
     return f"{_proxy_path(proxy)}/toxics/{quote(name, safe='')}"
+
+
+def server_key(url: str) -> str:
+    """One spelling per Toxiproxy server, for target identity (claims, caps, the ledger): scheme
+    and host lower-cased, `localhost` as 127.0.0.1, the default port made explicit, no trailing
+    slash. Two runs must not stack faults on one proxy because one wrote `localhost`."""
+    parts = urlsplit(url.strip())
+    scheme = (parts.scheme or "http").lower()
+    host = (parts.hostname or "").lower()
+    if host in ("localhost", "localhost.localdomain"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port or (443 if scheme == "https" else 80)
+    return f"{scheme}://{host}:{port}{parts.path.rstrip('/')}"

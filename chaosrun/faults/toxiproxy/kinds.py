@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from ...errors import FaultFailed, PlanRefused
 from ...model import Experiment, FaultParams, FaultStep, ToxiproxyProxy
-from ...toxiproxy_client import Proxy
+from ...toxiproxy_client import Proxy, server_key
 from .. import fault
 from ..base import FaultContext, FaultKind, Injection, ParseContext
 from .injections import DownInjection, ProxyInjection, ToxicInjection, _connect
@@ -30,6 +30,10 @@ P = TypeVar("P", bound=FaultParams)
 
 def _server_url(experiment: Experiment, server: str) -> str:
     return experiment.server(server).url.rstrip("/")
+
+
+def _target(url: str, proxy: str) -> str:
+    return f"toxiproxy:{server_key(url)}/{proxy}"
 
 
 def _targets(experiment: Experiment, proxy: str | None, region: str | None) -> list[ToxiproxyProxy]:
@@ -84,7 +88,7 @@ class _ToxicKind(_ToxiproxyKind):
                 out.append(
                     ToxicInjection(
                         step=step,
-                        target=f"toxiproxy:{url}/{proxy.name}",
+                        target=_target(url, proxy.name),
                         region=proxy.region,
                         url=url,
                         proxy=proxy.name,
@@ -134,7 +138,7 @@ class DownFault(_ToxiproxyKind):
             out.append(
                 DownInjection(
                     step=step,
-                    target=f"toxiproxy:{url}/{proxy.name}",
+                    target=_target(url, proxy.name),
                     region=proxy.region,
                     url=url,
                     proxy=proxy.name,
@@ -228,7 +232,7 @@ def _proxy_injection(declared: ToxiproxyProxy, url: str) -> ProxyInjection:
     )
     return ProxyInjection(
         step=step,
-        target=f"toxiproxy:{url}/{declared.name}",
+        target=_target(url, declared.name),
         region=declared.region,
         url=url,
         proxy=declared.name,
