@@ -401,3 +401,12 @@ def test_a_too_long_recover_within_from_an_included_definition_is_reported_where
     assert (issue.file, issue.line) == (str(exp), 6)
     assert "probe 'checkout': after.recover_within 10s from its definition" in issue.message
     assert "http-health.yaml:25:" in issue.message and "override it next to `use:`" in issue.message
+
+
+def test_the_loaders_step_name_sanitising_is_the_one_toxic_names_use() -> None:
+    """The loader refuses step names that would collide in toxic names; both must agree on 'unsafe'."""
+    from chaosrun.faults.toxiproxy.undo import toxic_name
+    from chaosrun.loader.sections import STEP_NAME_UNSAFE
+
+    for name in ("slow payments", "a/b", "ok-name_1.2", "ünï", "x%41?#"):
+        assert toxic_name("R-1", name, "up") == f"chaosrun-R-1-{STEP_NAME_UNSAFE.sub('_', name)}-up"

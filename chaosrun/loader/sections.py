@@ -27,6 +27,7 @@ from .fields import (
     _unique,
     _unknown,
     _url,
+    _value,
     _walk_scalars,
 )
 from .keys import (
@@ -40,6 +41,8 @@ from .keys import (
     TOXIPROXY_KEYS,
 )
 
+# the characters toxic_name() (faults/toxiproxy/undo.py) turns into `_`; a test keeps the two equal
+STEP_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _PLACEHOLDER = re.compile(r"\$\{(secret|region)\.([A-Za-z0-9_.-]*)\}")
 _REGION_ATTRS = ("name", "base_url")
 # field paths where the probe kinds and the engine resolve ${secret.x} (command argv is refused: `ps` shows it)
@@ -121,7 +124,22 @@ class _Sections:
 
     def method(self, node: Node, ctx: ParseContext) -> tuple[FaultStep, ...]:
         steps = [(item, self.fault_step(item, i, ctx)) for i, item in enumerate(node.items() or [])]
-        return _unique(steps, "step")
+        unique = _unique(steps, "step")
+        # Toxic names carry the step name with URL-unsafe characters as `_` (faults/toxiproxy/undo.py,
+        # toxic_name): two names that become the same would share one toxic and undo each other.
+        seen: dict[str, tuple[str, int]] = {}
+        for item, step in steps:
+            if step is None or step not in unique:
+                continue
+            safe = STEP_NAME_UNSAFE.sub("_", step.name)
+            if safe in seen and seen[safe][0] != step.name:
+                other, line = seen[safe]
+                _value(item, "name").error(
+                    f"step names '{other}' (line {line}) and '{step.name}' both become '{safe}' in toxic names; "
+                    "rename one"
+                )
+            seen.setdefault(safe, (step.name, item.line))
+        return unique
 
     def fault_step(self, item: Node, index: int, ctx: ParseContext) -> FaultStep | None:
         if not item.is_mapping:
@@ -194,6 +212,12 @@ class _Sections:
         default = "default" if "default" in servers or len(servers) != 1 else next(iter(servers))
         proxies = []
         for name, value in (f["proxies"].entries() or []) if "proxies" in f else []:
+            if "/" in name or name.strip(".") == "":
+                value.error(
+                    f"proxy name {name!r} cannot be used: Toxiproxy addresses a proxy by its name in a URL path, "
+                    "so a name with '/' (or only dots) could be created but never changed or deleted; rename it"
+                )
+                continue
             p = [] if value.is_null else [value.mapping(PROXY_KEYS) or {}]
             listen, upstream = _get(p, "listen", _address, None), _get(p, "upstream", _address, None)
             if (_last(p, "listen") is None) != (_last(p, "upstream") is None):
