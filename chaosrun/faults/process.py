@@ -12,8 +12,12 @@ applies to the processes picked.
 Undo: the record names the pid, its start time (field 22 of /proc/<pid>/stat) and the boot
 id, so a recycled pid is never signalled (the signal goes through a pidfd opened before the
 check). KILL and TERM cannot be undone: their undo is a recorded no-op. STOP is undone with
-CONT, unless the process was already stopped before the run (then it is left as found).
-Undo is idempotent: a process that is gone or resumed needs nothing.
+CONT, unless the process was already stopped (by someone else) when the fault started: then it
+is left as found. That is decided from /proc when the fault starts, never from the plan's
+snapshot (the process may be resumed during the baseline), and the ledger record, written
+before the signal is sent, is the commitment: STOP is sent only when that record resumes the
+process, so neither the run's undo nor `chaosrun recover` can leave a process chaosrun paused
+stopped. Undo is idempotent: a process that is gone or resumed needs nothing.
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ import contextlib
 import os
 import random
 import signal
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
@@ -223,33 +227,52 @@ def _read_pidfile(path: Path) -> int:
 # --- signalling -------------------------------------------------------------------------
 
 
-def _send(pid: int, start_ticks: int, sig: signal.Signals) -> bool:
-    """Signal the process only if it is still the one that started at `start_ticks`.
+def _is_stopped(info: ProcessInfo) -> bool:
+    """Stopped by a signal (T) or by a tracer (t)."""
+    return info.state in ("T", "t")
+
+
+def _signal_checked(
+    pid: int, start_ticks: int, sig: signal.Signals, send_if: Callable[[ProcessInfo], bool] | None = None
+) -> tuple[ProcessInfo | None, bool]:
+    """Signal the process only if it is still the one that started at `start_ticks` and
+    `send_if` (given the process as read just now) agrees.
 
     The pidfd is opened before the check, so the pid cannot be recycled in between.
-    Returns False when that process is gone. Raises PermissionError.
+    Returns (the process as read just before the signal, or None when it is gone; whether the
+    signal was sent). Raises PermissionError.
     """
     pidfd: int | None = None
     try:
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
-        return False
+        return None, False
     except (OSError, AttributeError):
         pidfd = None  # no pidfd (old kernel): the start-time check still guards, with a tiny race
     try:
         info = read_process(pid)
         if info is None or info.start_ticks != start_ticks or info.state == "Z":
-            return False
+            return None, False
+        if send_if is not None and not send_if(info):
+            return info, False
         if pidfd is not None:
             signal.pidfd_send_signal(pidfd, sig)
         else:
             os.kill(pid, sig)
-        return True
+        return info, True
     except ProcessLookupError:
-        return False
+        return None, False
     finally:
         if pidfd is not None:
             os.close(pidfd)
+
+
+def _send(pid: int, start_ticks: int, sig: signal.Signals) -> bool:
+    """Signal the process only if it is still the one that started at `start_ticks`.
+
+    Returns False when that process is gone. Raises PermissionError.
+    """
+    return _signal_checked(pid, start_ticks, sig)[1]
 
 
 # --- the fault kind ---------------------------------------------------------------------
@@ -292,19 +315,32 @@ class SignalInjection(Injection):
     process: ProcessInfo
     boot: str
     matched: str  # `1 of 3 processes on port 8081`
+    # STOP only: whether the process was already stopped (by someone else) when the fault
+    # started. None until decided, then fixed for this injection. Never taken from
+    # `process.state` (the plan's snapshot: the process may be resumed during the baseline),
+    # but read from /proc by the first of `undo_record()` and `apply()`. The injector builds the
+    # ledger record immediately before `apply()` (ledger before apply), so the record carries
+    # the state of that moment, and `apply()` then sends STOP only when the record resumes it.
+    stopped_before: bool | None = field(default=None, repr=False)
 
     def describe(self) -> str:
         what = {"KILL": "kill -KILL", "TERM": "kill -TERM", "STOP": "pause (STOP, undo sends CONT)"}[self.signal]
-        note = "; already stopped: left stopped" if self.signal == "STOP" and self._was_stopped else ""
+        stopped = self.stopped_before if self.stopped_before is not None else self._stopped_now()
+        note = "; already stopped: left stopped" if self.signal == "STOP" and stopped else ""
         return f"{what} pid {self.process.label}, {self.matched}{note}"
 
-    @property
-    def _was_stopped(self) -> bool:
-        return self.process.state in ("T", "t")
+    def _stopped_now(self) -> bool:
+        """Whether the target is stopped right now. A process that is gone (or whose pid was
+        reused) counts as not stopped: its record then says CONT, which undo sends only to the
+        same process (pid + start time), so nothing is resumed by mistake."""
+        info = read_process(self.process.pid)
+        return info is not None and info.start_ticks == self.process.start_ticks and _is_stopped(info)
 
     def undo_record(self) -> UndoRecord:
-        resume = self.signal == "STOP" and not self._was_stopped
-        return {
+        if self.signal == "STOP" and self.stopped_before is None:
+            self.stopped_before = self._stopped_now()  # the ledger record is written right before apply()
+        resume = self.signal == "STOP" and not self.stopped_before
+        record: UndoRecord = {
             "backend": "process",
             "action": "cont" if resume else "none",
             "signal": self.signal,
@@ -313,17 +349,44 @@ class SignalInjection(Injection):
             "boot_id": self.boot,
             "comm": self.process.comm,
         }
+        if self.signal == "STOP":
+            record["already_stopped"] = bool(self.stopped_before)
+        return record
 
     async def apply(self, ctx: FaultContext) -> None:
+        decided = self.stopped_before  # fixed by undo_record() when the ledger entry was written
+
+        def send_if(info: ProcessInfo) -> bool:
+            """Called with the process as read immediately before the signal (pidfd held)."""
+            if self.signal != "STOP":
+                return True
+            if decided is None:  # no record handed out yet: decide here, from the state right now
+                self.stopped_before = _is_stopped(info)
+                return not self.stopped_before
+            # The ledger record (already on disk) is the commitment. It says CONT: pause, even
+            # if someone else stopped the process in the few milliseconds since it was written;
+            # undo (or `recover`) will then CONT a process that someone else stopped, the lesser
+            # evil next to leaving a process chaosrun paused stopped. It says "already stopped,
+            # leave it": never send STOP, even if the process was resumed since, as nothing would
+            # resume it afterwards.
+            return not decided
+
         try:
-            sent = _send(self.process.pid, self.process.start_ticks, _SIGNALS[self.signal])
+            info, sent = _signal_checked(
+                self.process.pid, self.process.start_ticks, _SIGNALS[self.signal], send_if=send_if
+            )
         except PermissionError:
             raise FaultFailed(
                 f"process.kill: not allowed to signal pid {self.process.label}; run chaosrun as its user"
             ) from None
-        if not sent:
+        if info is None:
             raise FaultFailed(
                 f"process.kill: pid {self.process.label} is gone since the plan was made; nothing was signalled"
+            )
+        if not sent and not _is_stopped(info):
+            ctx.log(
+                f"process.kill: pid {self.process.label} was resumed just after its ledger record was written "
+                "(as already stopped): not paused, left running"
             )
 
 
