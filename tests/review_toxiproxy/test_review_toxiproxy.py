@@ -54,11 +54,6 @@ def _proxies(server: ToxiproxyProcess) -> dict[str, Any]:
     return data
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the live-run lock keys targets by the server URL as written: http://localhost:P and "
-    "http://127.0.0.1:P are one server, yet a second run on the same proxy is not refused and stacks its toxic",
-)
 def test_second_run_on_same_proxy_via_localhost_url_is_refused(
     tmp_path: Path, toxiproxy_clean: ToxiproxyProcess, http_server: HttpServer
 ) -> None:
@@ -84,11 +79,6 @@ def test_second_run_on_same_proxy_via_localhost_url_is_refused(
     assert "already under test" in b.stdout + b.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a declared proxy named with '/' is created by chaosrun but cannot be addressed through the "
-    "API; the run ends in error and the created proxy is left on the server while undo reports success",
-)
 def test_proxy_name_with_slash_leaves_no_orphan(
     tmp_path: Path, toxiproxy_factory: Callable[[], ToxiproxyProcess], http_server: HttpServer
 ) -> None:
@@ -117,22 +107,21 @@ def test_steps_whose_names_differ_in_unsafe_characters_are_refused(
     assert _proxies(toxiproxy_clean) == {}  # nothing was created
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="docker-compose.yml's proxies point at payments-<region>:900N, but the experiments it says run "
-    "against it (experiments/*.yaml, the demo files with their defaults) declare 127.0.0.1:900N upstreams, "
-    "so chaosrun refuses every proxy ('exists with upstream ...')",
-)
 @pytest.mark.parametrize(
     "path",
     sorted(str(p.relative_to(ROOT)) for p in [*(ROOT / "experiments").glob("*.yaml"),
                                                 *(ROOT / "chaosrun" / "demo").glob("*.yaml")]
            if "toxiproxy:" in p.read_text()),
 )  # fmt: skip
-def test_default_variables_match_the_compose_toxiproxy_proxies(path: str) -> None:
+def test_in_the_compose_network_the_experiments_declare_the_compose_proxies(path: str) -> None:
+    """Inside compose (the chaosrun service's CHAOSRUN_VAR_* environment) every experiment's
+    declared proxies match the ones docker-compose.yml's Toxiproxy starts with; otherwise
+    chaosrun would refuse them ('exists with upstream ...'). From the host, the defaults are
+    `chaosrun demo`'s ports, as the experiments' comments say."""
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     proxies = {p["name"]: p for p in json.loads(compose["configs"]["toxiproxy-proxies"]["content"])}
-    exp = load_experiment(ROOT / path, environ={})
+    environ = {k: str(v) for k, v in compose["services"]["chaosrun"]["environment"].items()}
+    exp = load_experiment(ROOT / path, environ=environ)
     assert exp.toxiproxy_proxies
     for proxy in exp.toxiproxy_proxies:
         assert proxies[proxy.name]["upstream"] == proxy.upstream, (proxy.name, proxy.upstream)
@@ -152,11 +141,6 @@ def test_preflight_refusal_exits_2(tmp_path: Path, toxiproxy_clean: ToxiproxyPro
     assert r.returncode == 2, r.stdout + r.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="caps.allowed_toxiproxy is compared as a raw string: 'http://H:P/' does not allow the server "
-    "'http://H:P/' the experiment names (its trailing slash is stripped on one side only)",
-)
 def test_allowed_toxiproxy_with_trailing_slash(tmp_path: Path, http_server: HttpServer) -> None:
     url = "http://127.0.0.1:8474/"
     exp = _write(tmp_path, "caps", server=url, upstream=http_server.url, tail=f'caps: {{allowed_toxiproxy: ["{url}"]}}')
