@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ChaosrunError
+from .errors import ChaosrunError, PlanRefused
 from .faults import FaultContext
 from .injector import Injector
 from .journal import Clock, JournalWriter, Redactor
@@ -100,6 +100,7 @@ class Engine:
         self.run_id = run_id
         self.secrets = secrets
         self.opt = options
+        self.refused: PlanRefused | None = None  # set when the preflight refused: nothing ran (exit 2)
         self.clock = Clock()
         self.result = RunResult(run_id=run_id, started_at=self.clock.wall0)
         self.journal = JournalWriter(
@@ -157,6 +158,9 @@ class Engine:
                     health.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await health
+        except PlanRefused as exc:  # the preflight refused a target (e.g. another run's toxics on it)
+            self.refused = exc
+            self._error(str(exc))
         except ChaosrunError as exc:
             self._error(str(exc))
         except Exception as exc:  # a bug must still never skip the undo below

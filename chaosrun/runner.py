@@ -137,7 +137,8 @@ async def run_experiment(
     journal_path, score = engine.journal.finish(exp, result, command=command, score_of=_score)
     if write_reports:
         _write_reports(journal_path, state_dir)
-    code = EXIT_CODES[result.status]
+    # a refusal by the preflight is input, not infrastructure: nothing was applied (exit 2)
+    code = engine.refused.exit_code if engine.refused is not None else EXIT_CODES[result.status]
     echo(f"verdict: {result.status.upper().replace('_', ' ')} - {engine.journal.redact(result.reason)}")
     if result.remaining:
         echo("what may still be injected (run `chaosrun recover` once it is reachable):")

@@ -1,5 +1,5 @@
 """Regression tests for defects found by a Toxiproxy review (an SRE injecting network faults
-through a real toxiproxy-server v2.12.0). Each one fails today (strict xfail)."""
+through a real toxiproxy-server v2.12.0). Each one failed before its fix."""
 
 from __future__ import annotations
 
@@ -127,11 +127,6 @@ def test_in_the_compose_network_the_experiments_declare_the_compose_proxies(path
         assert proxies[proxy.name]["upstream"] == proxy.upstream, (proxy.name, proxy.upstream)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a plan refused by the toxiproxy preflight (PlanRefused, documented exit 2) ends as verdict "
-    "ERROR with exit 4",
-)
 def test_preflight_refusal_exits_2(tmp_path: Path, toxiproxy_clean: ToxiproxyProcess, http_server: HttpServer) -> None:
     listen = free_port()
     toxiproxy_clean.api("POST", "/proxies", {"name": "p1", "listen": f"127.0.0.1:{listen}", "upstream": "127.0.0.1:9"})
