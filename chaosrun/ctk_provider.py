@@ -23,6 +23,8 @@ chaostoolkit-lib is imported on first use only: `chaosrun validate` never import
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import json
 import re
 import shutil
@@ -45,6 +47,7 @@ __all__ = [
     "CtkProvider",
     "ProviderFailed",
     "ProviderType",
+    "WorkerThread",
     "parse_configuration",
     "parse_provider",
     "run_ctk_probe",
@@ -240,6 +243,37 @@ class ProviderFailed(Exception):
     """An activity failed (chaoslib's ActivityFailed, or our stricter checks); `str()` says why."""
 
 
+class WorkerThread:
+    """The worker thread a python or http provider runs on (chaoslib calls it on a thread).
+
+    A thread cannot be killed: when its caller stops waiting (the step's timeout, a cancelled
+    task), the provider keeps running and may still do its work later. This handle lets the
+    caller see whether it still runs and wait for it, without blocking the event loop.
+    """
+
+    __slots__ = ("_future",)
+
+    def __init__(self) -> None:
+        self._future: asyncio.Future[object] | None = None
+
+    def running(self) -> bool:
+        """True while the provider's thread has not returned (or raised)."""
+        return self._future is not None and not self._future.done()
+
+    async def wait(self, seconds: float) -> bool:
+        """Wait up to `seconds` for the thread to end; True when it has (or never started)."""
+        if self._future is not None and not self._future.done() and seconds > 0:
+            await asyncio.wait({self._future}, timeout=seconds)
+        return not self.running()
+
+    async def run(self, spec: dict[str, JSON], configuration: dict[str, str], kind: str) -> object:
+        """`_run_sync` on a worker thread (the default executor, as `asyncio.to_thread`); the
+        thread's own future is shielded, so a cancelled caller leaves it observable here."""
+        call = functools.partial(contextvars.copy_context().run, _run_sync, spec, configuration, kind)
+        self._future = asyncio.get_running_loop().run_in_executor(None, call)
+        return await asyncio.shield(self._future)
+
+
 def _bounded(spec: dict[str, JSON], timeout_s: float) -> dict[str, JSON]:
     """Give process/http providers without their own timeout ours, so the child or request ends too."""
     if spec.get("type") in ("process", "http") and "timeout" not in spec:
@@ -284,12 +318,17 @@ def _result_error(ptype: str, result: object) -> str | None:
     return None
 
 
-async def _execute(spec: dict[str, JSON], configuration: dict[str, str], kind: str) -> object:
+async def _execute(
+    spec: dict[str, JSON], configuration: dict[str, str], kind: str, thread: WorkerThread | None = None
+) -> object:
     """Process providers run as chaosrun children: no shell, their own session, the whole group
     killed on timeout (chaoslib's subprocess.run would leave them in chaosrun's process group,
     where a Ctrl-C typed at the terminal kills a rollback half way). The result keeps Chaos
-    Toolkit's shape `{status, stdout, stderr}`. Python and http providers go through chaoslib."""
+    Toolkit's shape `{status, stdout, stderr}`. Python and http providers go through chaoslib,
+    on a worker thread (`thread`, when given, tracks it)."""
     if spec.get("type") != "process":
+        if thread is not None:
+            return await thread.run(spec, configuration, kind)
         return await asyncio.to_thread(_run_sync, spec, configuration, kind)
     from chaoslib import substitute
 
@@ -320,16 +359,22 @@ async def _execute(spec: dict[str, JSON], configuration: dict[str, str], kind: s
 
 
 async def run_provider(
-    spec: Mapping[str, JSON], *, configuration: Mapping[str, str] | None = None, timeout_s: float = DEFAULT_TIMEOUT_S
+    spec: Mapping[str, JSON],
+    *,
+    configuration: Mapping[str, str] | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    thread: WorkerThread | None = None,
 ) -> object:
     """Run a provider mapping as a Chaos Toolkit action; its output on success.
 
     Raises ProviderFailed (ActivityFailed, non-zero exit, HTTP >= 400) or TimeoutError.
-    A timed-out python provider keeps its worker thread until it returns (threads cannot be killed).
+    A timed-out (or cancelled) python or http provider keeps its worker thread until it returns
+    (threads cannot be killed), and may still do its work then: pass `thread` to see whether it
+    still runs, and to wait for it (e.g. before running the action's rollback).
     """
     bounded = _bounded(dict(spec), timeout_s)
     async with asyncio.timeout(timeout_s):
-        result = await _execute(bounded, dict(configuration or {}), "action")
+        result = await _execute(bounded, dict(configuration or {}), "action", thread)
     why = _result_error(str(spec.get("type")), result)
     if why is not None:
         raise ProviderFailed(why)
