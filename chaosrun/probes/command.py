@@ -20,6 +20,7 @@ import subprocess
 import time
 
 from ..model import CommandProbe, Region
+from ..procs import preexec_die_with_chaosrun
 from ..sample import Outcome
 from . import ProbeContext, Sampler, probe_kind
 from ._common import describe_exception, substitute, timeout_text
@@ -88,6 +89,7 @@ async def _spawn(argv: tuple[str, ...], env: dict[str, str]) -> tuple[asyncio.Su
             stderr=subprocess.DEVNULL,
             env=env,
             start_new_session=True,
+            preexec_fn=preexec_die_with_chaosrun(),  # SIGKILL from the kernel if chaosrun dies
         )
     )
     try:
