@@ -254,6 +254,14 @@ class Engine:
             for t in steps:
                 with contextlib.suppress(asyncio.CancelledError):
                     await t
+        late = [s.step.name for s in self.plan.steps if s.step.name not in self._injector.applied_steps]
+        if done_in_time and not self.abort.is_set() and late:
+            # the hypothesis was never tested under these faults: never a verdict of held
+            self._error(
+                f"fault step(s) {', '.join(repr(n) for n in late)} had not finished applying when the fault "
+                f"phase ended ({self.exp.phases.fault_s:g}s): the hypothesis was not tested under them; "
+                "lengthen the fault phase or make the step faster (its timeout)"
+            )
         await self._undo_all(ctx, include_setup=not done_in_time)
         if not done_in_time or self.abort.is_set():
             return
@@ -385,7 +393,7 @@ class Engine:
     def _judge(self) -> None:
         self._close_last_phase()
         self.journal.flush_samples()
-        # a fault or recovery phase of 0 s (e.g. a pod kill straight into recovery, or no
+        # a fault or recovery phase of 0 s (an experiment that only watches, or no
         # recovery phase) has nothing to judge: it is left out, not failed for want of samples
         phases = tuple(p.name for p in self.result.phases if p.name == "baseline" or self._phase_length(p.name) > 0)
         for acc in self._sampling.series.values():

@@ -60,6 +60,7 @@ class Injector:
         self._log = log
         self._on_error = on_error
         self._armed: list[_Armed] = []
+        self.applied_steps: set[str] = set()  # steps whose every injection was applied
         self._fault_seq = 0
         self.undo_failures: list[tuple[FaultRecord, bool]] = []  # (fault, server unreachable)
 
@@ -85,6 +86,7 @@ class Injector:
         fault_start = self.clock.t()
         await asyncio.sleep(max(0.0, planned.start_s - (self.clock.t() - fault_start)))
         armed = [await self.apply(inj, planned.step.kind, ctx) for inj in planned.injections]
+        self.applied_steps.add(planned.step.name)
         updates = sorted(((off, fn, a) for a in armed for off, fn in a.injection.updates()), key=lambda u: u[0])
         applied_at = self.clock.t()
         for offset, fn, a in updates:

@@ -140,12 +140,15 @@ class _Window:
         return self.items[-1][0] - self.items[0][0] if self.items else 0.0
 
 
+_MAX_WINDOW_FAILURES = 200  # kept per phase (the first 5 that count are reported)
+
+
 @dataclass(slots=True)
 class _PhaseData:
     oks: array[int] = field(default_factory=lambda: array("b"))
     latencies: array[float] = field(default_factory=lambda: array("d"))
     times: array[float] = field(default_factory=lambda: array("d"))
-    window_failures: list[str] = field(default_factory=list)
+    window_failures: list[tuple[float, str]] = field(default_factory=list)  # (window end t, why)
 
 
 class SeriesAccumulator:
@@ -183,11 +186,16 @@ class SeriesAccumulator:
         if tol is not None and tol.window_s is not None:
             win = self._windows.setdefault(sample.phase, _Window(tol.window_s))
             win.add(sample.t_s, sample.ok, sample.latency_s)
-            if win.span_s() >= tol.window_s * 0.9 and len(data.window_failures) < 5:
+            # checked once the phase has lasted about a window (a window of samples every `every`
+            # spans window - every, so the samples' own span would never reach it at low rates)
+            full = sample.t_s - data.times[0] >= tol.window_s * 0.9
+            if full and len(data.window_failures) < _MAX_WINDOW_FAILURES:
                 baseline = self.stats("baseline") if sample.phase != "baseline" else None
                 reasons = evaluate(tol, win.stats(), baseline)
                 if reasons:
-                    data.window_failures.append(f"window ending at {sample.t_s:.1f}s: {'; '.join(reasons)}")
+                    data.window_failures.append(
+                        (sample.t_s, f"window ending at {sample.t_s:.1f}s: {'; '.join(reasons)}")
+                    )
 
     def stats(self, phase: Phase, since_t: float | None = None) -> Stats:
         data = self._phases.get(phase)
@@ -253,8 +261,12 @@ class SeriesAccumulator:
             if tol is not None:
                 reasons += evaluate(tol, stats, baseline if phase != "baseline" else None)
                 phase_data = self._phases.get(phase)
-                if phase_data is not None:
-                    reasons += phase_data.window_failures
+                if phase_data is not None and tol.window_s is not None:
+                    # in recovery, judged from `since` (the moment it recovered): only windows
+                    # that lie wholly after it count, as for the phase statistics
+                    window_s = tol.window_s
+                    fails = [why for t, why in phase_data.window_failures if since is None or t - window_s >= since]
+                    reasons += fails[:5]
             out.append(
                 PhaseVerdict(
                     probe=self.probe,
