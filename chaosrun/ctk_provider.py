@@ -26,6 +26,7 @@ import asyncio
 import contextvars
 import functools
 import json
+import os
 import re
 import shutil
 import time
@@ -175,10 +176,11 @@ def _check_provider(ptype: ProviderType, spec: Mapping[str, JSON], fields: Mappi
             )
         if "arguments" in spec and not isinstance(spec["arguments"], dict):
             fields["arguments"].error("expected a mapping of argument names to values")
-        if "secrets" in spec and not (
-            isinstance(spec["secrets"], list) and all(isinstance(s, str) for s in spec["secrets"])
-        ):
-            fields["secrets"].error("expected a list of secret scope names")
+        if "secrets" in spec:  # accepted and then ignored would run an extension without its credentials
+            fields["secrets"].error(
+                "chaosrun does not pass Chaos Toolkit secret scopes to providers; remove 'secrets' and give the "
+                "values through 'configuration' (or the provider's own environment)"
+            )
     elif ptype == "process":
         args = spec.get("arguments")
         if isinstance(args, str):
@@ -188,7 +190,10 @@ def _check_provider(ptype: ProviderType, spec: Mapping[str, JSON], fields: Mappi
             )
         elif args is not None and not isinstance(args, list | dict):
             fields["arguments"].error("expected a list of arguments (or a mapping of option -> value)")
-        _check_timeout(spec, fields)
+        if isinstance(spec.get("timeout"), list):
+            fields["timeout"].error("a process provider takes one number of seconds ([connect, read] is for http)")
+        else:
+            _check_timeout(spec, fields)
     else:
         url = spec.get("url")
         if isinstance(url, str) and not url.startswith(("http://", "https://", "${")):
@@ -288,7 +293,7 @@ def _run_sync(spec: dict[str, JSON], configuration: dict[str, str], kind: str) -
 
     activity = {"type": kind, "name": "chaosrun", "provider": spec}
     if spec.get("type") == "process":
-        path = str(spec.get("path") or "")
+        path = os.path.expanduser(str(spec.get("path") or ""))  # as chaoslib does
         if shutil.which(path) is None:
             raise ProviderFailed(f"executable {path!r} not found (not on PATH or not executable)")
     try:
@@ -335,7 +340,7 @@ async def _execute(
     from .procs import run_argv
 
     resolved = substitute(spec, configuration, {})
-    path = shutil.which(str(resolved.get("path") or ""))
+    path = shutil.which(os.path.expanduser(str(resolved.get("path") or "")))  # noqa: ASYNC240  (no I/O: ~ as chaoslib)
     if path is None:
         raise ProviderFailed(f"executable {str(spec.get('path'))!r} not found (not on PATH or not executable)")
     raw = resolved.get("arguments") or []

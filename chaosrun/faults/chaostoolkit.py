@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import os
 import shutil
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
@@ -189,7 +190,7 @@ def _preflight(provider: CtkProvider, where: str) -> None:
     """Read-only checks at plan time: the executable exists, the module can be found."""
     spec = provider.mapping()
     if provider.type == "process":
-        path = str(spec.get("path"))
+        path = os.path.expanduser(str(spec.get("path")))
         if "${" not in path and shutil.which(path) is None:
             raise PlanRefused(f"{where}: executable {path!r} not found (not on PATH or not executable)")
     elif provider.type == "python":
