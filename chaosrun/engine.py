@@ -15,6 +15,7 @@ import os
 import secrets as _random
 import signal
 import sys
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -237,6 +238,10 @@ class Engine:
     async def _phases(self, ctx: FaultContext) -> None:
         self._phase("baseline")
         if not await self._wait(self.exp.phases.baseline_s):
+            return
+        # the gate counts the baseline's samples still in flight (bounded by the probes' timeouts)
+        await self._sampling.settle(time.monotonic(), max((p.spec.timeout_s for p in self.exp.probes), default=0.0))
+        if self.abort.is_set():
             return
         if not self._baseline_held():
             self.journal.event("error", message="steady state not met in the baseline: the method is skipped")

@@ -10,6 +10,7 @@ creates and awaits the tasks `start` returns.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import time
 from collections.abc import Callable
@@ -90,6 +91,31 @@ class Sampling:
         self._on_breach = on_breach
         self.series: dict[tuple[str, str], SeriesAccumulator] = {}  # (probe, region), filled by start
         self._live = _Live()
+        self._running: dict[int, float] = {}  # samples of the hypothesis' probes in flight: id -> start (mono)
+        self._ids = itertools.count()
+
+    def _counted(self, sampler: Sampler) -> Sampler:
+        """`sampler`, with its samples in flight known to `settle()`."""
+
+        async def sample() -> Outcome:
+            key = next(self._ids)
+            self._running[key] = time.monotonic()
+            try:
+                return await sampler()
+            finally:
+                del self._running[key]
+
+        return sample
+
+    async def settle(self, before_mono: float, timeout_s: float) -> None:
+        """Wait (at most `timeout_s`) until every sample started before `before_mono` has finished,
+        so a verdict taken now counts the samples of the phase that just ended (a slow answer to
+        the baseline's last samples must still stop the method)."""
+        deadline = time.monotonic() + timeout_s
+        for _ in range(int(timeout_s / 0.01) + 2):  # bounded in count and time
+            if not any(start < before_mono for start in self._running.values()) or time.monotonic() >= deadline:
+                return
+            await asyncio.sleep(0.01)
 
     def live_snapshot(self) -> dict[str, tuple[float, float]]:
         """(success ratio, p95 latency) per region over the last few seconds."""
@@ -122,7 +148,12 @@ class Sampling:
         return [
             asyncio.create_task(
                 self._series_loop(
-                    name, region, build_sampler(spec, region, pctx), spec, every_s, now + every_s * i / len(series)
+                    name,
+                    region,
+                    self._counted(build_sampler(spec, region, pctx)),
+                    spec,
+                    every_s,
+                    now + every_s * i / len(series),
                 )
             )
             for i, (name, region, spec, every_s) in enumerate(series)

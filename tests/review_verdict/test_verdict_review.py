@@ -1,12 +1,9 @@
-"""Review of verdict correctness: each test reproduces a confirmed defect. Fixed ones run as
-ordinary tests; one still marked xfail (strict) is a known open defect (see its reason)."""
+"""Review of verdict correctness: each test reproduces a confirmed defect (each failed before its fix)."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-
-import pytest
 
 from chaosrun.model import Tolerance
 from chaosrun.sample import Sample
@@ -47,12 +44,6 @@ def test_recovery_window_ignores_samples_before_recovery() -> None:
     assert rec.held is True, rec.reasons
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the baseline gate judges only the samples completed when the baseline ends; slow in-flight "
-    "baseline samples later fail the baseline verdict, but the method already ran and the run is "
-    "'deviated' instead of 'not_steady'",
-)
 def test_baseline_gate_counts_in_flight_baseline_samples(http_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     exp = support.experiment({"r1": http_server.url}, phases=(3.0, 1.0, 1.0), every_s=0.2, recover_within_s=None)
     tol = Tolerance(success_ratio=parse_bound(">= 0.9", "ratio"), p95=parse_bound("< 100ms", "s"))
