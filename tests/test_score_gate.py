@@ -27,7 +27,7 @@ regions:
 steady_state:
   probes:
     - {{name: mode, http: {{url: /mode, timeout: 1s}}, every: 100ms, tolerance: {{success_ratio: ">= 0.9"}}}}
-phases: {{baseline: 600ms, fault: 1s, recovery: 800ms}}
+phases: {{baseline: 600ms, fault: 2s, recovery: 800ms}}
 method:
   - fault: chaostoolkit.action
     name: break-eu-west

@@ -42,7 +42,7 @@ REST = {
     "CronJob": "/apis/batch/v1/namespaces/{ns}/cronjobs",
 }
 API_VERSIONS = {"ServiceAccount": "v1", "ConfigMap": "v1", "PersistentVolumeClaim": "v1", "CronJob": "batch/v1"}
-SHORT = ("baseline=1s", "fault=1s", "recovery=3s", "recover_within=2s")
+SHORT = ("baseline=1s", "fault=2s", "recovery=3s", "recover_within=2s")  # time to apply in the fault phase
 STOREFRONT = {"app": "storefront"}  # what the plan's label_selector (app=storefront) selects
 
 

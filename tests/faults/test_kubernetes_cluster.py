@@ -124,7 +124,7 @@ def test_chaostoolkit_terminate_pods_runs_unchanged(
             steady_state:
               probes:
                 - {{name: ok, http: {{url: /ok}}, every: 200ms, tolerance: {{success_ratio: ">= 0.9"}}}}
-            phases: {{baseline: 600ms, fault: 600ms, recovery: 600ms}}
+            phases: {{baseline: 600ms, fault: 5s, recovery: 600ms}}  # chaosk8s imports the client: time to apply
             method:
               - fault: chaostoolkit.action
                 name: ctk-terminate
@@ -159,7 +159,7 @@ def test_the_shipped_pod_kill_experiment_holds_against_a_real_cluster(
     proc = run_cli(
         "run", str(ROOT / "experiments" / "pod-kill.yaml"), "--out", str(out), "--no-report",
         "--var", f"namespace={kube_namespace}", "--var", f"base_url={http_server.url}",
-        "--var", "baseline=1s", "--var", "fault=1s", "--var", "recovery=2s", "--var", "recover_within=2s",
+        "--var", "baseline=1s", "--var", "fault=2s", "--var", "recovery=2s", "--var", "recover_within=2s",
         state_dir=tmp_path / "state", env={"KUBECONFIG": str(kube_cluster.kubeconfig)}, timeout_s=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
