@@ -15,12 +15,11 @@ import asyncio
 import contextlib
 import os
 import re
-import signal
 import subprocess
 import time
 
 from ..model import CommandProbe, Region
-from ..procs import preexec_die_with_chaosrun
+from ..procs import kill_group, preexec_die_with_chaosrun
 from ..sample import Outcome
 from . import ProbeContext, Sampler, probe_kind
 from ._common import describe_exception, substitute, timeout_text
@@ -64,7 +63,7 @@ def build_command_sampler(spec: CommandProbe, region: Region, ctx: ProbeContext)
         finally:
             # Timeout, cancellation, or background descendants still holding stdout: the group
             # never outlives the sample.
-            _kill_group(transport.get_pid())
+            kill_group(transport.get_pid())
             await _settle(transport, proto)
         if code is None:
             return Outcome(False, latency_s, None, timed_out)
@@ -98,7 +97,7 @@ async def _spawn(argv: tuple[str, ...], env: dict[str, str]) -> tuple[asyncio.Su
         # asyncio's own clean-up on a cancelled start kills only the leader, orphaning its children.
         with contextlib.suppress(Exception):
             transport, proto = await spawn
-            _kill_group(transport.get_pid())
+            kill_group(transport.get_pid())
             await _settle(transport, proto)
         raise
 
@@ -140,8 +139,3 @@ async def _settle(transport: asyncio.SubprocessTransport, proto: _Protocol) -> N
         pass
     finally:
         transport.close()
-
-
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
