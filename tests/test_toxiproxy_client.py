@@ -6,6 +6,7 @@ import asyncio
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -234,8 +235,13 @@ def test_validate_path_does_not_import_aiohttp() -> None:
 
 
 def test_fixture_describes_the_server(toxiproxy: ToxiproxyProcess) -> None:
-    assert toxiproxy.pid == toxiproxy.process.pid and toxiproxy.process.poll() is None
+    # The pid is a live toxiproxy-server started on the fixture's port, and the url reaches it.
+    cmdline = Path(f"/proc/{toxiproxy.pid}/cmdline").read_bytes().split(b"\0")
+    assert Path(cmdline[0].decode()).name == "toxiproxy-server"
+    assert cmdline[cmdline.index(b"-port") + 1] == str(toxiproxy.port).encode()
     assert toxiproxy.url == f"http://127.0.0.1:{toxiproxy.port}"
+    with urllib.request.urlopen(f"{toxiproxy.url}/version", timeout=5) as resp:
+        assert "2.12.0" in resp.read().decode()
 
 
 @pytest.mark.parametrize(

@@ -77,7 +77,10 @@ def test_kill9_then_recover_leaves_toxiproxy_as_found(
     trial = start_run(tmp_path, toxiproxy_clean, http_server.port, write_experiment(tmp_path))
     killed = _interrupt_at_random(trial, seed=7000 + n, sig=signal.SIGKILL)
     code, _, _ = trial.wait()
-    assert code == (-signal.SIGKILL if killed else code)
+    if killed:
+        assert code == -signal.SIGKILL
+    else:  # it finished before the kill: the normal outcome, held or deviated
+        assert code in (0, 1), code
     assert (trial.out / "events.jsonl").exists(), "kill -9 must still leave the event log"
     result = recover(tmp_path / "state")
     assert result.returncode == 0, result.stdout + result.stderr
