@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,25 +21,31 @@ from chaosrun.procs import run_argv
 from tests.cli import ROOT
 
 PY = sys.executable
-linux_only = pytest.mark.skipif(procs._PRCTL is None, reason="needs Linux prctl(PR_SET_PDEATHSIG)")
+# chaosrun's safety needs prctl(PR_SET_PDEATHSIG) (Linux); under CI its absence fails the tests.
+linux_only = pytest.mark.skipif(
+    procs._PRCTL is None and not os.environ.get("CI"), reason="needs Linux prctl(PR_SET_PDEATHSIG)"
+)
 T = TypeVar("T")
 
 
 @pytest.fixture(params=["asyncio", "uvloop"])
 def loop_kind(request: pytest.FixtureRequest) -> str:
-    if request.param == "uvloop":
-        pytest.importorskip("uvloop")
-    return str(request.param)
+    return str(request.param)  # uvloop is a dependency of chaosrun: a missing one fails the test
+
+
+HANG_S = 60.0
+"""A call still running after this long has hung: it fails the test (the children sleep 300 s)."""
 
 
 def _run(coro: Coroutine[Any, Any, T], loop_kind: str = "asyncio") -> T:
+    """Run `coro` on the chosen loop; a hang (HANG_S) is a failure, never a slow pass."""
     factory = None
     if loop_kind == "uvloop":
         import uvloop
 
         factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(coro)
+        return runner.run(asyncio.wait_for(coro, HANG_S))
 
 
 def _alive(pid: int) -> bool:
@@ -128,11 +133,9 @@ def test_children_are_started_with_the_parent_death_signal(loop_kind: str) -> No
 
 
 def test_a_lot_of_output_succeeds_and_is_capped(loop_kind: str) -> None:
-    started = time.monotonic()
-    done = _run(run_argv(["seq", "1", "200000"], timeout_s=10), loop_kind)
+    done = _run(run_argv(["seq", "1", "200000"], timeout_s=30), loop_kind)
     assert done.exit_code == 0, done
-    assert done.error is None
-    assert time.monotonic() - started < 5
+    assert done.error is None  # not cut by the timeout: the output was drained as it came
     assert done.stdout.startswith("1\n2\n3\n")
     assert done.stdout.endswith(procs._TRUNCATED)
     assert len(done.stdout) == procs._MAX_OUTPUT + len(procs._TRUNCATED)
@@ -160,11 +163,9 @@ def test_small_output_and_exit_code_are_kept(loop_kind: str) -> None:
 
 
 def test_endless_output_still_times_out(loop_kind: str) -> None:
-    started = time.monotonic()
     done = _run(run_argv(["yes"], timeout_s=0.5), loop_kind)
     assert done.exit_code is None
     assert done.error == "timeout after 0.5s"
-    assert time.monotonic() - started < 5
 
 
 # -- timeout and cancellation kill the whole group ---------------------------------------------
@@ -172,17 +173,15 @@ def test_endless_output_still_times_out(loop_kind: str) -> None:
 
 def _tree(pidfile: Path) -> list[str]:
     """A shell with a background sleep (holding stdout open) and a foreground one."""
-    return ["sh", "-c", f"sleep 30 & echo $! >> {pidfile}; echo $$ >> {pidfile}; sleep 30"]
+    return ["sh", "-c", f"sleep 300 & echo $! >> {pidfile}; echo $$ >> {pidfile}; sleep 300"]
 
 
 def test_a_timeout_kills_and_reaps_the_whole_group(tmp_path: Path, loop_kind: str) -> None:
     pidfile = tmp_path / "pids"
-    started = time.monotonic()
     try:
-        done = _run(run_argv(_tree(pidfile), timeout_s=0.8), loop_kind)
+        done = _run(run_argv(_tree(pidfile), timeout_s=0.8), loop_kind)  # not the 300 s the group would take
         assert done.exit_code is None
         assert done.error == "timeout after 0.8s"
-        assert time.monotonic() - started < 5
         pids = _pids(pidfile)
         assert len(pids) == 2
         assert _wait_until(lambda: not any(_alive(p) for p in pids), 5), "a process of the group survived"
@@ -195,7 +194,7 @@ def test_a_cancellation_kills_and_reaps_the_whole_group(tmp_path: Path, loop_kin
     pidfile = tmp_path / "pids"
 
     async def cancel_soon() -> None:
-        task = asyncio.create_task(run_argv(_tree(pidfile), timeout_s=60))
+        task = asyncio.create_task(run_argv(_tree(pidfile), timeout_s=600))
         for _ in range(1000):  # bounded: 20 s
             if len(_pids(pidfile)) >= 2:
                 break
@@ -205,7 +204,7 @@ def test_a_cancellation_kills_and_reaps_the_whole_group(tmp_path: Path, loop_kin
             await task
 
     try:
-        _run(asyncio.wait_for(cancel_soon(), 20), loop_kind)
+        _run(cancel_soon(), loop_kind)
         pids = _pids(pidfile)
         assert _wait_until(lambda: not any(_alive(p) for p in pids), 5), "a process of the group survived"
         assert not procs._LIVE_GROUPS
@@ -213,19 +212,16 @@ def test_a_cancellation_kills_and_reaps_the_whole_group(tmp_path: Path, loop_kin
         _kill(_pids(pidfile))
 
 
-@pytest.mark.skipif(shutil.which("setsid") is None, reason="needs setsid(1)")
 def test_a_descendant_holding_the_pipes_after_leaving_the_group_does_not_hang_the_run(
     tmp_path: Path, loop_kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(procs, "_REAP_GRACE_S", 0.3)
     pidfile = tmp_path / "pids"
     # `setsid sh` forks into a new session (out of the group's reach) and keeps stdout open
-    argv = ["sh", "-c", f"setsid sh -c 'echo $$ > {pidfile}; exec sleep 30' & sleep 30"]
-    started = time.monotonic()
+    argv = ["sh", "-c", f"setsid sh -c 'echo $$ > {pidfile}; exec sleep 300' & sleep 300"]
     try:
-        done = _run(run_argv(argv, timeout_s=0.5), loop_kind)
+        done = _run(run_argv(argv, timeout_s=0.5), loop_kind)  # a hang on the held pipe fails (HANG_S)
         assert done.error == "timeout after 0.5s"
-        assert time.monotonic() - started < 5
         assert not procs._LIVE_GROUPS
     finally:
         assert _wait_until(lambda: _pids(pidfile), 5)

@@ -12,6 +12,8 @@ from chaosrun.probes import ProbeContext, build_sampler
 from chaosrun.sample import Outcome
 
 LOCAL = Region(name="local", base_url=None, host="127.0.0.1")
+HANG_S = 60.0
+"""Samples still running after this long have hung: the test fails (it never passes slowly)."""
 
 
 def region_for(url: str, name: str = "eu") -> Region:
@@ -26,7 +28,7 @@ def take_samples(
     secrets: Mapping[str, str] | None = None,
     base_dir: str = ".",
 ) -> list[Outcome]:
-    """Build the sampler for `spec` and take `n` samples one after another."""
+    """Build the sampler for `spec` and take `n` samples one after another; a hang fails (HANG_S)."""
 
     async def main() -> list[Outcome]:
         async with aiohttp.ClientSession() as http:
@@ -34,7 +36,7 @@ def take_samples(
             sampler = build_sampler(spec, region, ctx)
             return [await sampler() for _ in range(n)]
 
-    return asyncio.run(main())
+    return asyncio.run(asyncio.wait_for(main(), HANG_S))
 
 
 def take_sample(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -38,7 +37,7 @@ def boom(region, base_url):
     raise ValueError("token s3cr3t rejected")
 
 def hangs(region, base_url):
-    time.sleep(5)
+    time.sleep(300)
 
 def blocks(region, base_url):
     release.wait(10)
@@ -54,7 +53,7 @@ async def async_boom(region, base_url):
     raise RuntimeError("async failure")
 
 async def async_hangs(region, base_url):
-    await asyncio.sleep(5)
+    await asyncio.sleep(300)
 
 not_a_function = 3
 """
@@ -83,13 +82,12 @@ def user_file(tmp_path: Path) -> Path:
     ],
 )
 def test_outcomes(user_file: Path, function: str, ok: bool, error: str | None) -> None:
-    started = time.monotonic()
+    # a timed-out call is abandoned, not awaited: waiting for the 300 s hang fails take_sample
     outcome = take_sample(
         PythonProbe(file=str(user_file), function=function, timeout_s=0.2), REGION, secrets={"t": "s3cr3t"}
     )
     assert (outcome.ok, outcome.error) == (ok, error)
     assert outcome.latency_s is not None
-    assert time.monotonic() - started < 4  # a timed-out call is abandoned, not awaited
 
 
 def test_loaded_by_path_under_a_unique_name(user_file: Path) -> None:
