@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,3 +28,35 @@ def run_cli(
         check=False,
         env=full_env,
     )
+
+
+def read_events(events: Path) -> list[dict[str, object]]:
+    """The events of a run's events.jsonl so far (a line still being written is left out)."""
+    if not events.exists():
+        return []
+    out = []
+    for line in events.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
+def wait_for_event(
+    events: Path,
+    kind: str,
+    proc: subprocess.Popen[str] | subprocess.Popen[bytes] | None = None,
+    timeout_s: float = 30.0,
+    **fields: object,
+) -> bool:
+    """Wait (bounded) until events.jsonl has an event of `kind` whose fields match `fields`;
+    False on timeout or when `proc` ended first. Tests synchronise on this, never on sleeps."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if any(e.get("type") == kind and all(e.get(k) == v for k, v in fields.items()) for e in read_events(events)):
+            return True
+        if proc is not None and proc.poll() is not None:
+            return False
+        time.sleep(0.02)
+    return False

@@ -68,6 +68,21 @@ class Terminal:
         raise AssertionError(f"the run did not exit within {timeout_s}s; screen:\n{self.screen}")
 
 
+def _wait_for_process(argv: list[str], timeout_s: float) -> bool:
+    """Wait (bounded) until a process runs with this command line (argv[0] by its file name)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                got = cmdline.read_bytes().decode(errors="replace").split("\0")[:-1]
+            except OSError:  # it ended meanwhile
+                continue
+            if got and [Path(got[0]).name, *got[1:]] == argv:
+                return True
+        time.sleep(0.02)
+    return False
+
+
 def start(tmp: Path, port: int, undo_s: float) -> Terminal:
     exp = tmp / "exp.yaml"
     exp.write_text(EXPERIMENT.format(port=port, undo_s=undo_s))
@@ -96,7 +111,7 @@ def test_second_ctrl_c_says_rollback_is_in_progress_and_third_forces_exit_naming
     assert term.read_until("injected", 20), term.screen
     term.type(b"\x03")
     assert term.read_until("rolling back", 10), term.screen
-    time.sleep(0.5)  # the undo (sleep 8) is running now
+    assert _wait_for_process(["sleep", "8.25"], 20), "the undo never started"  # it is running now
     term.type(b"\x03")
     assert term.read_until("rollback in progress, please wait", 10), term.screen
     term.type(b"\x03")

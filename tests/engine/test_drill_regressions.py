@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,7 +17,7 @@ import pytest
 from chaosrun.report import load_journal
 from chaosrun.report.charts import _phase_buckets
 from chaosrun.report.data import PhaseSpan
-from tests.cli import ROOT, run_cli
+from tests.cli import ROOT, run_cli, wait_for_event
 
 CMD_EXPERIMENT = """\
 title: Review drill {name}
@@ -132,7 +131,7 @@ def test_samples_during_rollback_after_sigint_are_not_judged_in_fault_phase(tmp_
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "CI": "true", "CHAOSRUN_STATE_DIR": str(tmp_path / "s")})  # fmt: skip
     try:
-        time.sleep(2.5)  # in the fault phase
+        assert wait_for_event(out / "events.jsonl", "phase_started", proc, phase="fault"), "no fault phase"
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=30)
     finally:

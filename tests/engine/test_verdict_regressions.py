@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 
 from chaosrun.model import Tolerance
 from chaosrun.sample import Sample
 from chaosrun.units import parse_bound
 from chaosrun.verdict import SeriesAccumulator
+from tests.cli import wait_for_event
 from tests.engine import support
 
 
@@ -51,9 +53,18 @@ def test_baseline_gate_counts_in_flight_baseline_samples(http_server, tmp_path: 
         exp.probes[0], tolerance=tol, during=tol, spec=dataclasses.replace(exp.probes[0].spec, timeout_s=3.0)
     )
     exp = dataclasses.replace(exp, probes=(probe,))
-    # slow (2 s) from ~2.3 s on: samples scheduled late in the baseline complete after it ends
-    http_server.set_mode("slow", after_s=2.3, slow_ms=2000)
+    # slow (2 s) from 2.3 s into the baseline on: samples scheduled late in the baseline complete
+    # after it ends. The switch is timed from the run's own baseline event, not from the test's start.
+    events = tmp_path / "out" / "events.jsonl"
+
+    def slow_late_in_the_baseline() -> None:
+        if wait_for_event(events, "phase_started", None, 60.0, phase="baseline"):
+            http_server.set_mode("slow", after_s=2.3, slow_ms=2000)
+
+    watcher = threading.Thread(target=slow_late_in_the_baseline, daemon=True)
+    watcher.start()
     code, journal = support.run(exp, tmp_path)
+    watcher.join(5)
     baseline = [v for v in journal["verdicts"] if v["phase"] == "baseline"]
     assert baseline and baseline[0]["held"] is False  # the journal's own baseline verdict failed
     phases = [p["name"] for p in journal["phases"]]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 import yaml
 
 from chaosrun.loader import load_experiment
-from tests.cli import ROOT, run_cli
+from tests.cli import ROOT, run_cli, wait_for_event
 from tests.fixtures.servers import HttpServer
 from tests.fixtures.toxiproxy_server import ToxiproxyProcess, free_port
 
@@ -70,8 +69,8 @@ def test_second_run_on_same_proxy_via_localhost_url_is_refused(
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        time.sleep(1.5)  # the first run is in its baseline and holds p1
-        assert a.poll() is None
+        # the first run is in its baseline and holds p1
+        assert wait_for_event(tmp_path / "a" / "events.jsonl", "phase_started", a, phase="baseline"), "a never started"
         b = run_cli("run", str(second), "--out", str(tmp_path / "b"), state_dir=state, timeout_s=60)
     finally:
         a.communicate(timeout=60)  # reads and closes its pipe

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.cli import read_events, wait_for_event
 from tests.fixtures.toxiproxy_server import ToxiproxyProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,28 +57,11 @@ class Trial:
         return self.proc.returncode, stdout.decode(), stderr.decode()
 
     def events(self) -> list[dict[str, object]]:
-        path = self.out / "events.jsonl"
-        if not path.exists():
-            return []
-        lines = path.read_text().splitlines()
-        out = []
-        for line in lines:
-            try:
-                out.append(json.loads(line))
-            except ValueError:  # the last line of a killed run may be cut
-                continue
-        return out
+        return read_events(self.out / "events.jsonl")
 
     def wait_for_event(self, kind: str, timeout_s: float = 20.0, **fields: object) -> bool:
         """Wait (bounded) for an event of `kind` whose fields match `fields`."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if any(e.get("type") == kind and all(e.get(k) == v for k, v in fields.items()) for e in self.events()):
-                return True
-            if self.proc.poll() is not None:
-                return False
-            time.sleep(0.02)
-        return False
+        return wait_for_event(self.out / "events.jsonl", kind, self.proc, timeout_s, **fields)
 
 
 def write_experiment(tmp: Path, phases: tuple[str, str, str] = ("1s", "2s", "1s")) -> Path:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.cli import run_cli
+from tests.cli import wait_for_event
 from tests.fixtures.toxiproxy_server import ToxiproxyProcess, free_port
 from tests.safety.support import chaosrun_toxics, server_state
 
@@ -49,9 +52,21 @@ def test_guardrail_trips_on_a_service_degrading_on_a_timer(
     exp.write_text(
         EXPERIMENT.format(proxy_port=free_port(), service_port=http_server.port, toxiproxy=toxiproxy_clean.url)
     )
-    http_server.set_mode("failing", after_s=3.0)  # about 2 s into the fault phase
-    proc = run_cli("run", str(exp), "--out", str(tmp_path / "out"), state_dir=tmp_path / "state", timeout_s=60)
-    assert proc.returncode == 3, proc.stdout + proc.stderr
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chaosrun", "run", str(exp), "--out", str(out)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        env={**os.environ, "CI": "true", "CHAOSRUN_STATE_DIR": str(tmp_path / "state")},
+    )  # fmt: skip
+    try:
+        assert wait_for_event(out / "events.jsonl", "phase_started", proc, 60, phase="fault"), "no fault phase"
+        http_server.set_mode("failing", after_s=1.0)  # the service degrades 1 s into the fault phase
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    assert proc.returncode == 3, stdout + stderr
     j = json.loads((tmp_path / "out" / "journal.json").read_text())
     assert j["status"] == "aborted"
     (trip,) = j["guardrails"]
@@ -60,6 +75,6 @@ def test_guardrail_trips_on_a_service_degrading_on_a_timer(
     assert trip["reaction_ms"] is not None and trip["reaction_ms"] > 0
     fault = next(f for f in j["faults"] if not f["setup"])
     assert fault["undo"] == "ok" and fault["removed_s"] >= trip["t"]
-    assert "GUARDRAIL error-budget tripped" in proc.stderr
+    assert "GUARDRAIL error-budget tripped" in stderr
     assert chaosrun_toxics(toxiproxy_clean) == [] and server_state(toxiproxy_clean) == before
     assert (tmp_path / "out" / "report.html").exists()
