@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from .probes import Sampler
 
-__all__ = ["OnBreach", "Sampling"]
+__all__ = ["LiveWindow", "OnBreach", "Sampling"]
 
 OnBreach = Callable[[GuardrailMonitor, str, str, float], None]
 """`on_breach(monitor, region, evidence, breach_t)`: breach_t is the breach sample's scheduled start."""
@@ -57,22 +57,25 @@ class _Span:
     samples: int = 1
 
 
-class _Live:
+class LiveWindow:
     """Last few seconds per region, for the live progress line: O(1) per sample (a deque whose
     old end is dropped as time moves); the statistics are computed only when drawn."""
 
-    __slots__ = ("oks",)
+    __slots__ = ("oks", "ops")
 
     def __init__(self) -> None:
         self.oks: dict[str, deque[tuple[float, bool, float]]] = {}
+        self.ops = 0  # items appended or dropped: the per-sample work, for tests
 
     def add(self, region: str, t: float, ok: bool, latency: float | None) -> None:
         items = self.oks.get(region)
         if items is None:
             items = self.oks[region] = deque()
         items.append((t, ok, math.nan if latency is None else latency))
+        self.ops += 1
         while items[0][0] < t - _LIVE_S:
             items.popleft()
+            self.ops += 1
 
     def snapshot(self) -> dict[str, tuple[float, float]]:
         out = {}
@@ -118,7 +121,7 @@ class Sampling:
         self._stop = stop
         self._on_breach = on_breach
         self.series: dict[tuple[str, str], SeriesAccumulator] = {}  # (probe, region), filled by start
-        self._live = _Live()
+        self._live = LiveWindow()
         self._running: dict[int, float] = {}  # samples of the hypothesis' probes in flight: id -> start (mono)
         self._ids = itertools.count()
         self._log = log
@@ -128,6 +131,7 @@ class Sampling:
         self.not_taken = 0  # samples not taken, all series
         self._not_taken_logged = 0
         self._retried = 0
+        self._fresh_http: aiohttp.ClientSession | None = None
 
     def _on_stall(self, start_mono: float, end_mono: float) -> None:
         t0, t1 = start_mono - self.clock.mono0, end_mono - self.clock.mono0
@@ -161,6 +165,8 @@ class Sampling:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
+            if self._fresh_http is not None:
+                await self._fresh_http.close()
 
     def _health_event(self) -> None:
         f = self.health.figures()
@@ -239,9 +245,24 @@ class Sampling:
 
         Series start staggered across one period, so N series at the same rate do not all fire
         in the same millisecond (smoother load, lower schedule lag)."""
-        from .probes import ProbeContext, build_sampler
+        import aiohttp
 
-        pctx = ProbeContext(http=http, secrets=self.secrets, base_dir=str(Path(self.exp.source or ".").parent))
+        from .probes import ProbeContext, build_sampler
+        from .probes.http import disable_silent_retry
+
+        # retries of a request whose kept-alive connection the server closed go on a new connection
+        self._fresh_http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(force_close=True, limit=0),
+            timeout=aiohttp.ClientTimeout(total=None),
+            headers=http.headers,
+        )
+        disable_silent_retry(self._fresh_http)
+        pctx = ProbeContext(
+            http=http,
+            secrets=self.secrets,
+            base_dir=str(Path(self.exp.source or ".").parent),
+            fresh_http=self._fresh_http,
+        )
         series: list[tuple[str, Region, ProbeSpec, float]] = []
         for p in self.exp.probes:
             for region_name in p.regions:

@@ -29,6 +29,7 @@ class ProbeContext:
     http: aiohttp.ClientSession
     secrets: dict[str, str]  # name -> value, for ${secret.name} in headers/arguments
     base_dir: str = "."
+    fresh_http: aiohttp.ClientSession | None = None  # a new connection per request: for retries
 
 
 Factory: TypeAlias = Callable[[Any, Region, ProbeContext], Sampler]

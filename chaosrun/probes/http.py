@@ -13,7 +13,8 @@ and its connection is closed unread, so chaosrun's memory never follows the targ
 
 A kept-alive connection the server closed (nginx closes one after `keepalive_requests`; any
 server may close an idle one) fails the request before any response: such a request is sent
-once more, on another connection, before the sample counts as failed, and the sample says so
+once more, on a new connection (`ProbeContext.fresh_http`: other kept-alive connections may
+be closed too), before the sample counts as failed, and the sample says so
 (`Outcome.retried`, the journal's samples). The session's own silent retry is turned off
 (`disable_silent_retry`) so this is the only one.
 """
@@ -148,6 +149,7 @@ def build_http_sampler(spec: HttpProbe, region: Region, ctx: ProbeContext) -> Sa
     method = spec.method.upper()
     timeout_s = spec.timeout_s
     session = ctx.http
+    fresh = ctx.fresh_http or session
     timed_out = timeout_text(timeout_s)
     limit = spec.max_body_bytes
     too_big = body_limit_text(limit)
@@ -165,7 +167,7 @@ def build_http_sampler(spec: HttpProbe, region: Region, ctx: ProbeContext) -> Sa
             return f"slower than {format_duration(spec.max_latency_s)}"
         return None
 
-    async def exchange() -> tuple[int, bytes | None]:
+    async def exchange(session: aiohttp.ClientSession) -> tuple[int, bytes | None]:
         async with session.request(method, url, headers=headers, data=body, allow_redirects=False) as resp:
             payload = await _read_bounded(resp, limit)
             if payload is None:
@@ -178,12 +180,12 @@ def build_http_sampler(spec: HttpProbe, region: Region, ctx: ProbeContext) -> Sa
         try:
             async with asyncio.timeout(timeout_s):
                 try:
-                    status, payload = await exchange()
+                    status, payload = await exchange(session)
                 except _CLOSED_KEEPALIVE as exc:
                     if isinstance(exc, aiohttp.ClientConnectorError):
                         raise
-                    retried = True  # a kept-alive connection closed under the request: once more
-                    status, payload = await exchange()
+                    retried = True  # a kept-alive connection closed under the request: once more, anew
+                    status, payload = await exchange(fresh)
         except TimeoutError:
             return Outcome(False, time.perf_counter() - started, None, timed_out, retried)
         except aiohttp.ClientConnectorError as exc:
