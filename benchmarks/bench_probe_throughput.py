@@ -74,7 +74,7 @@ http {{
     fastcgi_temp_path {tmp}/fastcgi;
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
-    keepalive_requests 10000000;
+{keepalive}
     keepalive_timeout 60s;
 {servers}
 }}
@@ -87,12 +87,15 @@ SERVER = """    server {{
 
 
 @contextmanager
-def nginx(ports: list[int]) -> Iterator[int]:
-    """A private nginx serving /ok and /json on `ports`; yields its master pid, stopped at exit."""
+def nginx(ports: list[int], keepalive_requests: int | None = 10_000_000) -> Iterator[int]:
+    """A private nginx serving /ok and /json on `ports`; yields its master pid, stopped at exit.
+
+    `keepalive_requests` None keeps nginx's default (1000: it closes kept-alive connections)."""
     with tempfile.TemporaryDirectory(prefix="chaosrun-nginx-") as tmp:
         servers = "\n".join(SERVER.format(port=p) for p in ports)
         conf = Path(tmp) / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(tmp=tmp, servers=servers))
+        keepalive = "" if keepalive_requests is None else f"    keepalive_requests {keepalive_requests};"
+        conf.write_text(NGINX_CONF.format(tmp=tmp, servers=servers, keepalive=keepalive))
         proc = subprocess.Popen([NGINX, "-p", tmp, "-c", str(conf)], stderr=subprocess.PIPE)
         try:
             for port in ports:

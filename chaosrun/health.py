@@ -21,6 +21,7 @@ __all__ = ["BEAT_S", "NOT_TAKEN_STALL", "STALL_S", "HealthFigures", "LoopHealth"
 
 BEAT_S = 0.02
 STALL_S = 0.25  # a loop blocked longer than this is a stall; ticks later than this are not taken
+LAGGING_S = 0.1  # a heartbeat this late within the last second: chaosrun is overloaded
 NOT_TAKEN_STALL = "chaosrun stalled (its event loop did not run)"
 _KEEP_STALLS = 64
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -59,6 +60,7 @@ class LoopHealth:
         self.stall_count = 0
         self.stalled_s = 0.0
         self._lag_max_s = 0.0
+        self._late_beat_t = -1e9  # when the heartbeat was last more than LAGGING_S late
         self._cpu0 = time.process_time()
         self._wall0 = time.monotonic()
 
@@ -83,6 +85,13 @@ class LoopHealth:
                 return True
         return False
 
+    def is_lagging(self) -> bool:
+        """Whether chaosrun's loop is behind now: the heartbeat was more than LAGGING_S late in
+        the last second, or is that late now. (A sample skipped because too many of its series
+        are in flight is then chaosrun's trouble, not a slow target's.)"""
+        now = time.monotonic()
+        return now - self._late_beat_t < 1.0 or now - self.last_beat > LAGGING_S + BEAT_S
+
     async def run(self, stop: asyncio.Event) -> None:
         """Beat until `stop` is set."""
         self.last_beat = time.monotonic()
@@ -91,6 +100,8 @@ class LoopHealth:
             now = time.monotonic()
             lag = now - self.last_beat - BEAT_S
             self._lag_max_s = max(self._lag_max_s, lag)
+            if lag > LAGGING_S:
+                self._late_beat_t = now
             if lag > STALL_S:
                 self._record(self.last_beat, now)
                 if self._on_stall is not None:

@@ -297,7 +297,7 @@ class Sampling:
     async def _series_loop(
         self, name: str, region: Region, sampler: Sampler, spec: ProbeSpec, every_s: float, start_mono: float
     ) -> None:
-        from .scheduler import NOT_TAKEN_LATE, in_flight_bound, sample_series
+        from .scheduler import NOT_TAKEN_LATE, SKIPPED_ERROR, in_flight_bound, sample_series
 
         acc = self.series.get((name, region.name))
         guards = self._guards_by_probe.get(name, [])
@@ -314,6 +314,8 @@ class Sampling:
             # (or taken) honestly: it says nothing about the target
             if (reason is None or reason == NOT_TAKEN_LATE) and health.overlaps_stall(t_mono, time.monotonic()):
                 reason = NOT_TAKEN_STALL
+            elif outcome.error == SKIPPED_ERROR and health.is_lagging():
+                reason = NOT_TAKEN_LATE  # its series' samples piled up because chaosrun's loop is behind
             if reason is not None:
                 self._not_taken(key, phase, t_s, reason)
                 if acc is not None:
