@@ -21,7 +21,6 @@ be closed too), before the sample counts as failed, and the sample says so
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -150,6 +149,7 @@ def build_http_sampler(spec: HttpProbe, region: Region, ctx: ProbeContext) -> Sa
     timeout_s = spec.timeout_s
     session = ctx.http
     fresh = ctx.fresh_http or session
+    deadlines = ctx.deadlines
     timed_out = timeout_text(timeout_s)
     limit = spec.max_body_bytes
     too_big = body_limit_text(limit)
@@ -178,7 +178,7 @@ def build_http_sampler(spec: HttpProbe, region: Region, ctx: ProbeContext) -> Sa
         started = time.perf_counter()
         retried = False
         try:
-            async with asyncio.timeout(timeout_s):
+            async with deadlines.after(timeout_s):  # not asyncio.timeout: no timer per request
                 try:
                     status, payload = await exchange(session)
                 except _CLOSED_KEEPALIVE as exc:
