@@ -199,7 +199,8 @@ async def _wait_until(
     delay = target - time.monotonic() - spin_s
     if delay > 0:
         if stop_waiter is None or delay <= _SLEEP_ONLY_S:
-            await asyncio.sleep(delay)
+            # rounded up to the timers' millisecond: one wake-up, not an early one and another
+            await asyncio.sleep(delay if spin_s > 0 else math.ceil(delay * 1000) / 1000)
         else:
             await asyncio.wait((stop_waiter,), timeout=delay)
     if spin_s <= 0:
