@@ -179,6 +179,8 @@ class Engine:
             for t in probe_tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
+            with contextlib.suppress(Exception):
+                await self._sampling.aclose()
             await self._undo_all(ctx, include_setup=True)
             await self._run_rollbacks()
             if self.opt.handle_signals:

@@ -166,8 +166,12 @@ class Sampling:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
-            if self._fresh_http is not None:
-                await self._fresh_http.close()
+
+    async def aclose(self) -> None:
+        """Close what `start` opened (the session for retries); after the series have ended."""
+        if self._fresh_http is not None:
+            await self._fresh_http.close()
+            self._fresh_http = None
 
     def _health_event(self) -> None:
         f = self.health.figures()
@@ -283,7 +287,7 @@ class Sampling:
         # what exists now (modules, the plan, the sessions) lives as long as the run: out of the
         # cyclic GC's reach, its full collections scan only what sampling allocates (shorter pauses)
         gc.freeze()
-        now = time.monotonic()
+        now = self.health.last_beat = time.monotonic()
         return [
             asyncio.create_task(
                 self._series_loop(
