@@ -126,7 +126,9 @@ class Engine:
             spin_s=options.spin_s,
             stop=self._stop_probes,
             on_breach=self._on_guardrail,
+            log=self._log,
         )
+        self._baseline_unjudged = False  # the baseline was inconclusive: chaosrun could not observe it
         self._skip_method = False
         self._injector = Injector(
             plan,
@@ -152,6 +154,7 @@ class Engine:
         try:
             if await self._unless_aborted(self._injector.setup(ctx)):
                 probe_tasks = self._sampling.start(http)
+                probe_tasks.append(asyncio.create_task(self._sampling.watch(self._stop_probes)))
                 health = asyncio.create_task(self._injector.watch_health(ctx))
                 try:
                     await self._phases(ctx)
@@ -176,6 +179,8 @@ class Engine:
             for t in probe_tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
+            with contextlib.suppress(Exception):
+                await self._sampling.aclose()
             await self._undo_all(ctx, include_setup=True)
             await self._run_rollbacks()
             if self.opt.handle_signals:
@@ -243,6 +248,12 @@ class Engine:
         await self._sampling.settle(time.monotonic(), max((p.spec.timeout_s for p in self.exp.probes), default=0.0))
         if self.abort.is_set():
             return
+        if self._baseline_inconclusive():
+            self.journal.event("error", message="chaosrun could not observe the baseline: the method is skipped")
+            self._log("the baseline is INCONCLUSIVE (too many samples not taken): skipping the method")
+            self._baseline_unjudged = True
+            self._skip_method = True
+            return
         if not self._baseline_held():
             self.journal.event("error", message="steady state not met in the baseline: the method is skipped")
             self._log("steady state NOT met in the baseline: skipping the method")
@@ -298,6 +309,11 @@ class Engine:
                         raise exc
         finally:
             abort_wait.cancel()
+
+    def _baseline_inconclusive(self) -> bool:
+        """Some series' baseline is inconclusive, and none failed it for certain."""
+        verdicts = [v for acc in self._sampling.series.values() for v in acc.verdicts(("baseline",))[0]]
+        return any(v.inconclusive for v in verdicts) and not any(v.judged and v.held is False for v in verdicts)
 
     def _baseline_held(self) -> bool:
         for acc in self._sampling.series.values():
@@ -397,6 +413,7 @@ class Engine:
     # ------------------------------------------------------------------ verdicts and status
     def _judge(self) -> None:
         self._close_last_phase()
+        self._sampling.close_spans()
         self.journal.flush_samples()
         # a fault or recovery phase of 0 s (an experiment that only watches, or no
         # recovery phase) has nothing to judge: it is left out, not failed for want of samples
@@ -414,6 +431,16 @@ class Engine:
         self.result.ended_at = self.clock.wall(t)
         self.result.duration_s = t
         self.journal.event("run_ended", status=status, reason=self.result.reason)
+
+    def _not_taken_text(self) -> str:
+        v = next((v for v in self.result.verdicts if v.inconclusive), None)
+        stalls = self._sampling.health.stall_count
+        what = f"{self._sampling.not_taken} samples not taken (chaosrun could not keep up"
+        what += f"; {stalls} stall(s) of its event loop)" if stalls else ")"
+        if v is not None:
+            scheduled = v.stats.samples + v.stats.not_taken
+            what += f", {v.stats.not_taken} of {scheduled} in that phase"
+        return what
 
     def _status(self) -> tuple[Status, str]:
         failures = self._injector.undo_failures
@@ -437,10 +464,20 @@ class Engine:
             return "error", first + extra
         if self.abort.is_set():
             return "aborted", self.abort_reason
+        if self._baseline_unjudged:
+            return "inconclusive", (
+                f"chaosrun could not observe the baseline: {self._not_taken_text()}; the method was skipped"
+            )
         if self._skip_method:
             return "not_steady", "the steady-state hypothesis did not hold in the baseline; the method was skipped"
         bad = [v for v in self.result.verdicts if v.judged and v.held is False and v.phase != "baseline"]
         if bad:
             v = bad[0]
             return "deviated", f"{v.probe} in {v.region} during {v.phase}: {'; '.join(v.reasons)}"
+        unjudged = [v for v in self.result.verdicts if v.judged and v.inconclusive]
+        if unjudged:
+            v = unjudged[0]
+            return "inconclusive", (
+                f"chaosrun could not judge {v.probe} in {v.region} during {v.phase}: {self._not_taken_text()}"
+            )
         return "held", "the steady-state hypothesis held in every phase and region"

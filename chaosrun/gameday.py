@@ -9,7 +9,7 @@ experiments:
     variables: {latency: 500ms}
   - file: region-outage.yaml
 ```
-The plan's exit code is the most severe of its runs: 5 > 4 > 3 > 2 > 1 > 6 > 0.
+The plan's exit code is the most severe of its runs: 5 > 4 > 3 > 2 > 7 > 1 > 6 > 0.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from .result import EXIT_CODES, Status
 
 __all__ = ["GameDay", "GameDayEntry", "load_gameday", "run_gameday", "worst_exit_code"]
 
-_SEVERITY = (5, 4, 3, 2, 1, 6, 0)  # 2: an experiment was invalid or refused, so it never ran
+_SEVERITY = (5, 4, 3, 2, 7, 1, 6, 0)  # 2: an experiment was invalid or refused, so it never ran; 7: inconclusive
 _STATUSES: tuple[str, ...] = tuple(EXIT_CODES)
 
 

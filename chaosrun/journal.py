@@ -12,6 +12,7 @@ import os
 import platform
 import socket
 import sys
+import tempfile
 import time
 from array import array
 from collections.abc import Callable, Sequence
@@ -98,13 +99,57 @@ def _kind(spec: ProbeSpec) -> str:
     return type(spec).__name__.removesuffix("Probe").lower()
 
 
+_NO_STATUS = -(2**31)
+_SPILL_EVERY = 65536  # samples per series kept in memory before they go to a scratch file
+
+
 @dataclass(slots=True)
 class _Columns:
+    """One series' samples for journal.json, in bounded memory: compact columns, moved to an
+    unnamed scratch file every `_SPILL_EVERY` samples and read back once, by `build`."""
+
     t: array[float] = field(default_factory=lambda: array("d"))
     latency_ms: array[float] = field(default_factory=lambda: array("d"))
     ok: array[int] = field(default_factory=lambda: array("b"))
-    status: list[int | None] = field(default_factory=list)
+    status: array[int] = field(default_factory=lambda: array("i"))
     error: array[int] = field(default_factory=lambda: array("i"))
+    spilled: list[int] = field(default_factory=list)  # sizes of the chunks in `scratch`
+    scratch: IO[bytes] | None = None
+
+    def spill(self) -> None:
+        if self.scratch is None:
+            self.scratch = tempfile.TemporaryFile()  # noqa: SIM115  (closed by `read_all`)
+        self.spilled.append(len(self.t))
+        for col in self._all():
+            col.tofile(self.scratch)
+            del col[:]
+
+    def _all(self) -> tuple[array[float], array[float], array[int], array[int], array[int]]:
+        return self.t, self.latency_ms, self.ok, self.status, self.error
+
+    def read_all(self) -> tuple[array[float], array[float], array[int], array[int], array[int]]:
+        """Every sample, in order (the scratch file is then closed)."""
+        if self.scratch is None:
+            return self._all()
+        out: tuple[array[float], array[float], array[int], array[int], array[int]] = (
+            array("d"),
+            array("d"),
+            array("b"),
+            array("i"),
+            array("i"),
+        )
+        self.scratch.seek(0)
+        for n in self.spilled:
+            for col in out:
+                col.fromfile(self.scratch, n)
+        out[0].extend(self.t)
+        out[1].extend(self.latency_ms)
+        out[2].extend(self.ok)
+        out[3].extend(self.status)
+        out[4].extend(self.error)
+        self.scratch.close()
+        self.scratch = None
+        return out
 
 
 def _num(x: float, digits: int) -> float | None:
@@ -170,7 +215,7 @@ class JournalWriter:
         cols.t.append(s.t_s)
         cols.latency_ms.append(math.nan if s.latency_s is None else s.latency_s * 1000)
         cols.ok.append(1 if s.ok else 0)
-        cols.status.append(s.status)
+        cols.status.append(_NO_STATUS if s.status is None else s.status)
         if s.error is None:
             cols.error.append(-1)
         else:
@@ -178,8 +223,13 @@ class JournalWriter:
             if idx is None:
                 idx = self._errors[s.error] = len(self._errors)
             cols.error.append(idx)
+        if len(cols.t) >= _SPILL_EVERY:
+            cols.spill()
         lat = None if s.latency_s is None else round(s.latency_s * 1000, 3)
-        self._batch.append([s.probe, s.region, s.phase, round(s.t_s, 4), int(s.ok), lat, s.status, s.error])
+        row: list[JSON] = [s.probe, s.region, s.phase, round(s.t_s, 4), int(s.ok), lat, s.status, s.error]
+        if s.retried:
+            row.append(1)
+        self._batch.append(row)
         if len(self._batch) >= _FLUSH_EVERY_N or time.monotonic() - self._last_flush >= _FLUSH_EVERY_S:
             self.flush_samples()
 
@@ -221,15 +271,16 @@ class JournalWriter:
         errors = [e for e, _ in sorted(self._errors.items(), key=lambda kv: kv[1])]
         series: list[JSON] = []
         for (probe, region), c in self._series.items():
+            t, latency_ms, ok, status, error = c.read_all()
             series.append(
                 {
                     "probe": probe,
                     "region": region,
-                    "t": [round(x, 4) for x in c.t],
-                    "latency_ms": [_num(x, 3) for x in c.latency_ms],
-                    "ok": list(c.ok),
-                    "status": list(c.status),
-                    "error": list(c.error),
+                    "t": [round(x, 4) for x in t],
+                    "latency_ms": [_num(x, 3) for x in latency_ms],
+                    "ok": list(ok),
+                    "status": [None if x == _NO_STATUS else x for x in status],
+                    "error": list(error),
                 }
             )
         return {
@@ -265,6 +316,7 @@ class JournalWriter:
                     **_stats_json(v.stats),
                     "tolerance": v.tolerance,
                     "reasons": list(v.reasons),
+                    "inconclusive": v.inconclusive,
                 }
                 for v in result.verdicts
             ],
@@ -326,6 +378,7 @@ def _stats_json(s: Stats) -> dict[str, JSON]:
         "p99_ms": _num(s.p99_s * 1000, 3),
         "max_ms": _num(s.max_s * 1000, 3),
         "mean_ms": _num(s.mean_s * 1000, 3),
+        "not_taken": s.not_taken,
     }
 
 

@@ -12,7 +12,10 @@ from typing import Literal
 
 from .units import Bound
 
+DEFAULT_MAX_BODY = 1 << 20  # bytes of an HTTP probe's response body read at most (1 MiB)
+
 __all__ = [
+    "DEFAULT_MAX_BODY",
     "PHASES",
     "Caps",
     "ChaosToolkitProbe",
@@ -79,6 +82,7 @@ class HttpProbe:
     max_latency_s: float | None = None  # per-sample check: slower counts as a failed sample
     headers: tuple[tuple[str, str], ...] = ()  # values may hold ${secret.x}, resolved late
     body: str | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY  # a response body over this is a failed sample, never read whole
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

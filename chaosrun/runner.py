@@ -98,6 +98,9 @@ async def run_experiment(
         timeout=aiohttp.ClientTimeout(total=None),
         headers={"User-Agent": f"chaosrun/{__version__}"},
     ) as http:
+        from .probes.http import disable_silent_retry
+
+        disable_silent_retry(http)  # the http probe retries a closed keep-alive connection once, visibly
         if settings is not None:  # fault kinds read ctx.experiment.caps: they must see the site's caps too
             exp = dataclasses.replace(exp, caps=stricter(exp.caps, settings.caps))
         ctx = FaultContext(run_id=run_id, experiment=exp, http=http)

@@ -1,4 +1,7 @@
-"""One observation of a probe in one region: what the probes return, what verdicts consume."""
+"""One observation of a probe in one region: what the probes return, what verdicts consume.
+
+A sample chaosrun could not take or time honestly carries `not_taken` (the reason): it is
+journaled as such and never counted for or against the target."""
 
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ class Outcome:
     latency_s: float | None  # None when nothing was measured (e.g. refused before timing)
     status: int | None = None  # HTTP status or exit code
     error: str | None = None  # short, stable text: "timeout after 2s", "status 503", ...
+    retried: bool = False  # sent again on a fresh connection after the server closed a kept-alive one
+    not_taken: str | None = None  # why chaosrun could not take or time this sample (then ok is False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,3 +38,5 @@ class Sample:
     status: int | None
     error: str | None
     lag_s: float = 0.0  # how late the sample started against its schedule
+    retried: bool = False
+    not_taken: str | None = None  # set: not a sample of the target, left out of its statistics

@@ -2,7 +2,11 @@
 dedicated guard probe and region.
 
 Each sample is written to the journal, fed to its series' verdict accumulator and the live
-progress window, and to the guardrail monitors watching its probe. A breach is reported to the
+progress window, and to the guardrail monitors watching its probe: O(1) amortised work per
+sample. A sample chaosrun could not take or time honestly (a tick too late, a stall of its
+event loop during the sample's flight, MemoryError) is *not taken*: counted apart in its
+accumulator, journaled as runs of `not_taken` (with the reason), never given to the live
+window, the guardrails or the sample columns. A breach is reported to the
 engine through `on_breach`; the engine owns time, phases, aborts and the run's status, and
 creates and awaits the tasks `start` returns.
 """
@@ -10,14 +14,18 @@ creates and awaits the tasks `start` returns.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import itertools
 import math
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .health import NOT_TAKEN_STALL, STALL_S, LoopHealth
 from .journal import Clock, JournalWriter
 from .model import Experiment, Phase, ProbeSpec, Region
 from .result import PhaseSpan
@@ -29,23 +37,46 @@ if TYPE_CHECKING:
 
     from .probes import Sampler
 
-__all__ = ["OnBreach", "Sampling"]
+__all__ = ["LiveWindow", "OnBreach", "Sampling"]
 
 OnBreach = Callable[[GuardrailMonitor, str, str, float], None]
 """`on_breach(monitor, region, evidence, breach_t)`: breach_t is the breach sample's scheduled start."""
+_LIVE_S = 5.0
+_HEALTH_EVERY_S = 10.0  # a `health` event in the journal
+_NOT_TAKEN_LOG_EVERY_S = 5.0  # at most one terminal line per this about samples not taken
+_MAX_SPAN_EVENTS = 1000  # `not_taken` span events per run (the counts stay exact in the verdicts)
 
 
 @dataclass(slots=True)
-class _Live:
-    """Last few seconds per region, for the live progress line."""
+class _Span:
+    """A run of consecutive samples of one series not taken for one reason."""
 
-    oks: dict[str, list[tuple[float, bool, float]]] = field(default_factory=dict)
+    phase: Phase
+    reason: str
+    from_s: float
+    to_s: float
+    samples: int = 1
+
+
+class LiveWindow:
+    """Last few seconds per region, for the live progress line: O(1) per sample (a deque whose
+    old end is dropped as time moves); the statistics are computed only when drawn."""
+
+    __slots__ = ("oks", "ops")
+
+    def __init__(self) -> None:
+        self.oks: dict[str, deque[tuple[float, bool, float]]] = {}
+        self.ops = 0  # items appended or dropped: the per-sample work, for tests
 
     def add(self, region: str, t: float, ok: bool, latency: float | None) -> None:
-        items = self.oks.setdefault(region, [])
+        items = self.oks.get(region)
+        if items is None:
+            items = self.oks[region] = deque()
         items.append((t, ok, math.nan if latency is None else latency))
-        if len(items) > 4096 or (items and items[0][0] < t - 5):
-            self.oks[region] = [x for x in items if x[0] >= t - 5][-4096:]
+        self.ops += 1
+        while items[0][0] < t - _LIVE_S:
+            items.popleft()
+            self.ops += 1
 
     def snapshot(self) -> dict[str, tuple[float, float]]:
         out = {}
@@ -79,6 +110,7 @@ class Sampling:
         spin_s: float,
         stop: asyncio.Event,
         on_breach: OnBreach,
+        log: Callable[[str], None] = lambda text: None,
     ) -> None:
         self.exp = experiment
         self.journal = journal
@@ -90,9 +122,101 @@ class Sampling:
         self._stop = stop
         self._on_breach = on_breach
         self.series: dict[tuple[str, str], SeriesAccumulator] = {}  # (probe, region), filled by start
-        self._live = _Live()
+        self._live = LiveWindow()
         self._running: dict[int, float] = {}  # samples of the hypothesis' probes in flight: id -> start (mono)
         self._ids = itertools.count()
+        self._log = log
+        self.health = LoopHealth(on_stall=self._on_stall)
+        self._spans: dict[tuple[str, str], _Span] = {}  # open runs of samples not taken, per series
+        self._span_events = 0
+        self.not_taken = 0  # samples not taken, all series
+        self._not_taken_logged = 0
+        self._retried = 0
+        self._fresh_http: aiohttp.ClientSession | None = None
+
+    def _on_stall(self, start_mono: float, end_mono: float) -> None:
+        t0, t1 = start_mono - self.clock.mono0, end_mono - self.clock.mono0
+        self.journal.event("stall", from_s=round(t0, 4), to_s=round(t1, 4), duration_s=round(t1 - t0, 4))
+        self._log(
+            f"chaosrun stalled for {t1 - t0:.1f}s (its event loop did not run): the samples of that time are "
+            "not taken, and not counted against the target"
+        )
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """chaosrun's own health while it samples: the stall heartbeat, a `health` journal event
+        every 10 s, a terminal line (at most every 5 s) when samples were not taken."""
+        beat = asyncio.create_task(self.health.run(stop))
+        last_health = last_log = time.monotonic()
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(1.0):
+                        await stop.wait()
+                now = time.monotonic()
+                if now - last_log >= _NOT_TAKEN_LOG_EVERY_S and self.not_taken > self._not_taken_logged:
+                    self._log(
+                        f"{self.not_taken - self._not_taken_logged} samples not taken in the last "
+                        f"{now - last_log:.0f}s: chaosrun could not keep up (not counted against the target)"
+                    )
+                    self._not_taken_logged, last_log = self.not_taken, now
+                if now - last_health >= _HEALTH_EVERY_S:
+                    self._health_event()
+                    last_health = now
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+
+    async def aclose(self) -> None:
+        """Close what `start` opened (the session for retries); after the series have ended."""
+        if self._fresh_http is not None:
+            await self._fresh_http.close()
+            self._fresh_http = None
+
+    def _health_event(self) -> None:
+        f = self.health.figures()
+        self.journal.event(
+            "health",
+            loop_lag_max_ms=round(f.loop_lag_max_ms, 2),
+            cpu_percent=round(f.cpu_percent, 1),
+            rss_mb=round(f.rss_mb, 1),
+            stalls=f.stalls,
+            stalled_s=round(f.stalled_s, 3),
+            not_taken=self.not_taken,
+            retried=self._retried,
+        )
+
+    def close_spans(self) -> None:
+        """Journal the runs of samples not taken still open (at the end of sampling)."""
+        for key in list(self._spans):
+            self._close_span(key)
+
+    def _close_span(self, key: tuple[str, str]) -> None:
+        span = self._spans.pop(key, None)
+        if span is None or self._span_events >= _MAX_SPAN_EVENTS:
+            return
+        self._span_events += 1
+        self.journal.event(
+            "not_taken",
+            probe=key[0],
+            region=key[1],
+            phase=span.phase,
+            from_s=round(span.from_s, 4),
+            to_s=round(span.to_s, 4),
+            samples=span.samples,
+            reason=span.reason,
+        )
+
+    def _not_taken(self, key: tuple[str, str], phase: Phase, t_s: float, reason: str) -> None:
+        self.not_taken += 1
+        span = self._spans.get(key)
+        if span is not None and span.phase == phase and span.reason == reason:
+            span.samples += 1
+            span.from_s, span.to_s = min(span.from_s, t_s), max(span.to_s, t_s)
+            return
+        if span is not None:
+            self._close_span(key)
+        self._spans[key] = _Span(phase=phase, reason=reason, from_s=t_s, to_s=t_s)
 
     def _counted(self, sampler: Sampler) -> Sampler:
         """`sampler`, with its samples in flight known to `settle()`."""
@@ -126,9 +250,24 @@ class Sampling:
 
         Series start staggered across one period, so N series at the same rate do not all fire
         in the same millisecond (smoother load, lower schedule lag)."""
-        from .probes import ProbeContext, build_sampler
+        import aiohttp
 
-        pctx = ProbeContext(http=http, secrets=self.secrets, base_dir=str(Path(self.exp.source or ".").parent))
+        from .probes import ProbeContext, build_sampler
+        from .probes.http import disable_silent_retry
+
+        # retries of a request whose kept-alive connection the server closed go on a new connection
+        self._fresh_http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(force_close=True, limit=0),
+            timeout=aiohttp.ClientTimeout(total=None),
+            headers=http.headers,
+        )
+        disable_silent_retry(self._fresh_http)
+        pctx = ProbeContext(
+            http=http,
+            secrets=self.secrets,
+            base_dir=str(Path(self.exp.source or ".").parent),
+            fresh_http=self._fresh_http,
+        )
         series: list[tuple[str, Region, ProbeSpec, float]] = []
         for p in self.exp.probes:
             for region_name in p.regions:
@@ -139,12 +278,16 @@ class Sampling:
                     during=p.during,
                     recover_within_s=p.recover_within_s,
                     recovery_streak=p.recovery_streak,
+                    every_s=p.every_s,
                 )
                 series.append((p.name, self.exp.region(region_name), p.spec, p.every_s))
         for g in self.exp.guardrails:
             if g.spec is not None:
                 series += [(f"guardrail:{g.name}", self.exp.region(r), g.spec, g.every_s) for r in g.regions]
-        now = time.monotonic()
+        # what exists now (modules, the plan, the sessions) lives as long as the run: out of the
+        # cyclic GC's reach, its full collections scan only what sampling allocates (shorter pauses)
+        gc.freeze()
+        now = self.health.last_beat = time.monotonic()
         return [
             asyncio.create_task(
                 self._series_loop(
@@ -162,15 +305,32 @@ class Sampling:
     async def _series_loop(
         self, name: str, region: Region, sampler: Sampler, spec: ProbeSpec, every_s: float, start_mono: float
     ) -> None:
-        from .scheduler import in_flight_bound, sample_series
+        from .scheduler import NOT_TAKEN_LATE, SKIPPED_ERROR, in_flight_bound, sample_series
 
         acc = self.series.get((name, region.name))
         guards = self._guards_by_probe.get(name, [])
         start = self.clock.mono0
 
+        key = (name, region.name)
+        health = self.health
+
         def on_sample(t_mono: float, lag_s: float, outcome: Outcome) -> None:
             t_s = t_mono - start
             phase = phase_at(self._phases, t_s)
+            reason = outcome.not_taken
+            # a sample in flight (or a tick due) while chaosrun's loop was stalled was not timed
+            # (or taken) honestly: it says nothing about the target
+            if (reason is None or reason == NOT_TAKEN_LATE) and health.overlaps_stall(t_mono, time.monotonic()):
+                reason = NOT_TAKEN_STALL
+            elif outcome.error == SKIPPED_ERROR and health.is_lagging():
+                reason = NOT_TAKEN_LATE  # its series' samples piled up because chaosrun's loop is behind
+            if reason is not None:
+                self._not_taken(key, phase, t_s, reason)
+                if acc is not None:
+                    acc.add_not_taken(phase, t_s)
+                return
+            if key in self._spans:
+                self._close_span(key)
             s = Sample(
                 probe=name,
                 region=region.name,
@@ -182,7 +342,9 @@ class Sampling:
                 status=outcome.status,
                 error=outcome.error,
                 lag_s=lag_s,
+                retried=outcome.retried,
             )
+            self._retried += outcome.retried
             self.journal.sample(s)
             if acc is not None:
                 acc.add(s)
@@ -200,4 +362,5 @@ class Sampling:
             on_sample=on_sample,
             max_in_flight=in_flight_bound(every_s, spec.timeout_s),
             spin_s=self._spin_s,
+            late_s=STALL_S,
         )

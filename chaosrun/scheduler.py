@@ -11,6 +11,11 @@ Guarantees (DESIGN.md invariants 4 and 5):
   healthy), and reporting keeps one Outcome per tick, so counts match the schedule.
 - Every tick is reported with its lag (actual start - scheduled start). Ticks missed while the
   loop was blocked are started late (with their lag), never silently coalesced.
+- A tick more than `late_s` behind its schedule (chaosrun was stalled or overloaded) is not
+  started: it is reported as *not taken* (`Outcome.not_taken`), so a stall is not followed by a
+  burst of late samples, and an overloaded loop sheds work instead of falling further behind.
+- A sampler that raises MemoryError is reported as not taken (chaosrun's trouble, not the
+  target's).
 - `every_s == 0` is throughput mode: samples back to back, one at a time, each scheduled when
   it starts (lag 0).
 - On stop (deadline reached or event set) no new tick starts; samples already running finish
@@ -31,6 +36,8 @@ from .sample import Outcome
 
 __all__ = [
     "DEFAULT_SPIN_S",
+    "NOT_TAKEN_LATE",
+    "NOT_TAKEN_MEMORY",
     "SKIPPED_ERROR",
     "OnSample",
     "SeriesStats",
@@ -43,6 +50,11 @@ __all__ = [
 OnSample = Callable[[float, float, Outcome], None]  # (scheduled monotonic time, lag_s, outcome)
 SKIPPED_ERROR = "skipped: previous samples still running"
 _SKIPPED = Outcome(False, None, None, SKIPPED_ERROR)
+NOT_TAKEN_LATE = "chaosrun fell behind its schedule"
+NOT_TAKEN_MEMORY = "chaosrun ran out of memory"
+_LATE = Outcome(False, None, None, None, not_taken=NOT_TAKEN_LATE)
+_OUT_OF_MEMORY = Outcome(False, None, None, None, not_taken=NOT_TAKEN_MEMORY)
+_SLEEP_ONLY_S = 0.05  # waits this short are a plain sleep (no stop waiter): cheaper per tick
 # How long before a tick the coarse sleep ends; the rest is spent yielding to the loop until the
 # tick. Off by default, by measurement (benchmarks/bench_timing_fidelity.py, README there): a 1 ms
 # spin cuts the median lag from ~0.3-0.6 ms to ~3 us but costs 2.5x the client CPU at 1,000
@@ -53,10 +65,11 @@ _MAX_IN_FLIGHT = 64
 
 @dataclass(slots=True)
 class SeriesStats:
-    """What one series did: ticks reported (skips included), ticks skipped, worst lag."""
+    """What one series did: ticks reported (skips included), ticks skipped, not taken, worst lag."""
 
     ticks: int = 0
     skipped: int = 0
+    not_taken: int = 0
     max_lag_s: float = 0.0
 
 
@@ -77,6 +90,7 @@ async def sample_series(
     stop: asyncio.Event | None = None,
     max_in_flight: int = 8,
     spin_s: float = DEFAULT_SPIN_S,
+    late_s: float | None = None,
 ) -> SeriesStats:
     """Sample `sampler` every `every_s` from `start_mono` until `stop_mono` or `stop` is set.
 
@@ -95,7 +109,7 @@ async def sample_series(
         if every_s == 0:
             await series.back_to_back(start_mono)
         else:
-            await series.fixed_rate(start_mono, every_s, max_in_flight, spin_s)
+            await series.fixed_rate(start_mono, every_s, max_in_flight, spin_s, late_s)
     except ExceptionGroup as group:  # from the sample tasks: re-raise what on_sample raised, as is
         raise group.exceptions[0] from None
     finally:
@@ -124,7 +138,9 @@ class _Series:
     def is_over(self, now: float) -> bool:
         return (self.stop_mono is not None and now >= self.stop_mono) or (self.stop is not None and self.stop.is_set())
 
-    async def fixed_rate(self, start_mono: float, every_s: float, max_in_flight: int, spin_s: float) -> None:
+    async def fixed_rate(
+        self, start_mono: float, every_s: float, max_in_flight: int, spin_s: float, late_s: float | None
+    ) -> None:
         in_flight = 0
 
         async def one(scheduled: float, lag_s: float) -> None:
@@ -147,6 +163,10 @@ class _Series:
                 lag_s = time.monotonic() - scheduled
                 stats.ticks += 1
                 stats.max_lag_s = max(stats.max_lag_s, lag_s)
+                if late_s is not None and lag_s > late_s:
+                    stats.not_taken += 1
+                    self.on_sample(scheduled, lag_s, _LATE)
+                    continue
                 if in_flight >= max_in_flight:
                     stats.skipped += 1
                     self.on_sample(scheduled, lag_s, _SKIPPED)
@@ -167,17 +187,28 @@ class _Series:
 async def _wait_until(
     target: float, stop: asyncio.Event | None, stop_waiter: asyncio.Future[Any] | None, spin_s: float
 ) -> None:
-    """Sleep until `target` (monotonic), or until `stop` is set.
+    """Sleep until `target` (monotonic), or until `stop` is set; never return before `target`.
 
-    The coarse sleep ends `spin_s` early (timer wake-ups are rounded to milliseconds by both
-    asyncio's epoll and libuv); the rest is spent yielding to the loop, so never starting early.
+    Timer wake-ups are rounded to milliseconds (asyncio's epoll, libuv), so a plain sleep may
+    wake up to about 1 ms early. With `spin_s` (precise timing) the coarse sleep ends `spin_s`
+    early and the rest is spent yielding to the loop (about one core at 1,000 samples/s). By
+    default an early wake-up sleeps again for the rest rounded up to whole milliseconds: a tick
+    starts up to about 1 ms late instead of the whole loop spinning (which cost about a third of
+    a core at any rate, and, starving the responses in flight, made the client's p99 worse).
     """
     delay = target - time.monotonic() - spin_s
     if delay > 0:
-        if stop_waiter is None:
-            await asyncio.sleep(delay)
+        if stop_waiter is None or delay <= _SLEEP_ONLY_S:
+            # rounded up to the timers' millisecond: one wake-up, not an early one and another
+            await asyncio.sleep(delay if spin_s > 0 else math.ceil(delay * 1000) / 1000)
         else:
             await asyncio.wait((stop_waiter,), timeout=delay)
+    if spin_s <= 0:
+        for _ in range(3):  # bounded: each sleep lasts at least a millisecond
+            remaining = target - time.monotonic()
+            if remaining <= 0 or (stop is not None and stop.is_set()):
+                return
+            await asyncio.sleep(math.ceil(remaining * 1000) / 1000 + 0.0005)
     # A sub-millisecond yield loop, not a poll for an event.
     while time.monotonic() < target and not (stop is not None and stop.is_set()):  # noqa: ASYNC110
         await asyncio.sleep(0)
@@ -186,6 +217,8 @@ async def _wait_until(
 async def _guarded(sampler: Callable[[], Awaitable[Outcome]]) -> Outcome:
     try:
         return await sampler()
+    except MemoryError:
+        return _OUT_OF_MEMORY
     except Exception as exc:
         # Samplers report failures as Outcomes; an exception here is a probe-kind bug, and must
         # not take the series (or the run) down. The type alone keeps the text stable and secret-free.

@@ -101,6 +101,13 @@ def _probe_kinds() -> dict[str, Schema]:
         "max_latency": _duration("A slower response counts as a failed sample."),
         "headers": {**pairs, "description": "Request headers; values may use ${secret.name}."},
         "body": _string("Request body; may use ${secret.name}."),
+        "max_body": {
+            "description": "Largest response body read (default 1MiB); a larger one fails the sample.",
+            "anyOf": [
+                {"type": "integer", "minimum": 1},
+                {"type": "string", "pattern": r"^\d+(\.\d+)?\s*(B|KB|KiB|MB|MiB|GB|GiB)$"},
+            ],
+        },
     }
     tcp = {
         "host": _string("Host to connect to (default: the region's host, or the host of its base_url)."),

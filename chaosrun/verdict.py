@@ -1,22 +1,30 @@
-"""Tolerances and guardrails over windows of samples.
+"""Tolerances over the samples of each (probe, region, phase), in bounded memory.
 
-Per (probe, region, phase) the latencies are kept in a compact `array('d')` (8 bytes a
-sample) so phase statistics are exact; sliding windows and guardrails keep only the
-samples inside their window (constant memory per window).
+Every statistic streams: per phase a count, a failure count and the latencies (exact up to
+4,096 samples, then a log-bucket sketch with 1% relative error: chaosrun.sketch); sliding
+windows keep only the samples inside their window (chaosrun.windows). Adding a sample costs
+O(1) amortised whatever the run's length or the window's size.
+
+Samples chaosrun could not take or time honestly (its own stall, overload, out of memory) are
+counted apart (`add_not_taken`) and never in the statistics. A phase with too many of them is
+*inconclusive* (`is_inconclusive`): never held, and deviated only when its failures alone
+break the tolerance whatever the samples not taken would have been.
 """
 
 from __future__ import annotations
 
 import math
 from array import array
-from collections import deque
 from dataclasses import dataclass, field
 
-from .model import Guardrail, Phase, Tolerance
+from .model import Phase, Tolerance
 from .sample import Sample
+from .sketch import Latencies, percentile
 from .units import Bound
+from .windows import GuardrailMonitor, Window
 
 __all__ = [
+    "MAX_NOT_TAKEN_RATIO",
     "GuardrailMonitor",
     "PhaseVerdict",
     "RecoveryResult",
@@ -27,18 +35,7 @@ __all__ = [
     "percentile",
 ]
 
-
-def percentile(sorted_values: list[float] | array[float], q: float) -> float:
-    """Linear-interpolated percentile (q in 0..100) of already sorted values."""
-    n = len(sorted_values)
-    if n == 0:
-        return math.nan
-    if n == 1:
-        return float(sorted_values[0])
-    pos = (n - 1) * q / 100
-    lo = math.floor(pos)
-    hi = min(lo + 1, n - 1)
-    return float(sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo))
+MAX_NOT_TAKEN_RATIO = 0.10  # a phase with more of its scheduled samples not taken is inconclusive
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,6 +48,7 @@ class Stats:
     p99_s: float
     max_s: float
     mean_s: float
+    not_taken: int = 0  # scheduled samples chaosrun could not take or time (not in the figures above)
 
     def latency(self, stat: str) -> float:
         return float(getattr(self, f"{stat}_s"))
@@ -100,16 +98,33 @@ def evaluate(tol: Tolerance, stats: Stats, baseline: Stats | None) -> list[str]:
     return reasons
 
 
+def _certain_failures(tol: Tolerance, stats: Stats) -> list[str]:
+    """Why the failures alone break `tol` even if every sample not taken had succeeded."""
+    if stats.failures == 0:
+        return []
+    if tol.success_ratio is None:
+        return [f"{stats.failures} of {stats.samples} samples taken failed (every sample must succeed)"]
+    scheduled = stats.samples + stats.not_taken
+    best = (scheduled - stats.failures) / scheduled
+    if tol.success_ratio.holds(best):
+        return []
+    return [
+        f"success_ratio at most {best:.3f} (even counting the {stats.not_taken} samples not taken as successes) "
+        f"breaks {tol.success_ratio.describe('ratio')}"
+    ]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PhaseVerdict:
     probe: str
     region: str
     phase: Phase
     judged: bool
-    held: bool | None
+    held: bool | None  # None: not judged, or inconclusive without a certain deviation
     stats: Stats
     tolerance: str
     reasons: tuple[str, ...]
+    inconclusive: bool = False  # too much of the phase was not taken to judge it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,34 +136,58 @@ class RecoveryResult:
     met: bool | None  # None: no objective
 
 
-@dataclass(slots=True)
-class _Window:
-    """Samples within the last `length_s` seconds: (t, ok, latency or nan)."""
-
-    length_s: float
-    items: deque[tuple[float, bool, float]] = field(default_factory=deque)
-
-    def add(self, t: float, ok: bool, latency: float | None) -> None:
-        self.items.append((t, ok, math.nan if latency is None else latency))
-        while self.items and self.items[0][0] <= t - self.length_s:
-            self.items.popleft()
-
-    def stats(self) -> Stats:
-        return compute_stats([ok for _, ok, _ in self.items], [lat for _, _, lat in self.items if lat == lat])
-
-    def span_s(self) -> float:
-        return self.items[-1][0] - self.items[0][0] if self.items else 0.0
-
-
 _MAX_WINDOW_FAILURES = 200  # kept per phase (the first 5 that count are reported)
 
 
 @dataclass(slots=True)
+class _Figures:
+    """Streaming statistics of a set of samples."""
+
+    samples: int = 0
+    failures: int = 0
+    latencies: Latencies = field(default_factory=Latencies)
+
+    def add(self, ok: bool, latency: float | None) -> None:
+        self.samples += 1
+        self.failures += not ok
+        if latency is not None and latency == latency:
+            self.latencies.add(latency)
+
+    def stats(self, not_taken: int = 0) -> Stats:
+        n = self.samples
+        p50, p95, p99, top, mean = self.latencies.summary()
+        return Stats(
+            samples=n,
+            failures=self.failures,
+            success_ratio=(n - self.failures) / n if n else math.nan,
+            p50_s=p50,
+            p95_s=p95,
+            p99_s=p99,
+            max_s=top,
+            mean_s=mean,
+            not_taken=not_taken,
+        )
+
+
+@dataclass(slots=True)
 class _PhaseData:
-    oks: array[int] = field(default_factory=lambda: array("b"))
-    latencies: array[float] = field(default_factory=lambda: array("d"))
-    times: array[float] = field(default_factory=lambda: array("d"))
+    figures: _Figures = field(default_factory=_Figures)
+    first_t: float | None = None
+    not_taken: int = 0
+    gap_start_t: float | None = None  # first sample of the current run of samples not taken
+    longest_gap_s: float = 0.0
     window_failures: list[tuple[float, str]] = field(default_factory=list)  # (window end t, why)
+
+
+@dataclass(slots=True)
+class _Recovery:
+    """The recovery phase, streamed: the first streak of good samples, and the figures from it."""
+
+    limit: float | None
+    streak: list[tuple[float, bool, float | None]] = field(default_factory=list)
+    recovered_t: float | None = None
+    since_recovered: _Figures = field(default_factory=_Figures)
+    since_objective: _Figures = field(default_factory=_Figures)
 
 
 class SeriesAccumulator:
@@ -163,6 +202,7 @@ class SeriesAccumulator:
         during: Tolerance | None,
         recover_within_s: float | None,
         recovery_streak: int,
+        every_s: float = 0.0,
     ) -> None:
         self.probe = probe
         self.region = region
@@ -170,75 +210,123 @@ class SeriesAccumulator:
         self.during = during
         self.recover_within_s = recover_within_s
         self.recovery_streak = recovery_streak
+        self.every_s = every_s
         self._phases: dict[Phase, _PhaseData] = {}
-        self._windows: dict[Phase, _Window] = {}
+        self._windows: dict[Phase, Window] = {}
+        self._baseline: Stats | None = None  # cached baseline statistics for the later phases
+        self._recovery: _Recovery | None = None
         self.fault_removed_t: float | None = None
 
     def tolerance_for(self, phase: Phase) -> Tolerance | None:
         return self.during if phase == "fault" else self.tolerance
 
+    def _data(self, phase: Phase) -> _PhaseData:
+        data = self._phases.get(phase)
+        if data is None:
+            data = self._phases[phase] = _PhaseData()
+        return data
+
     def add(self, sample: Sample) -> None:
-        data = self._phases.setdefault(sample.phase, _PhaseData())
-        data.oks.append(1 if sample.ok else 0)
-        data.times.append(sample.t_s)
-        data.latencies.append(math.nan if sample.latency_s is None else sample.latency_s)
-        tol = self.tolerance_for(sample.phase)
+        """Count one sample taken (O(1) amortised)."""
+        phase, t = sample.phase, sample.t_s
+        data = self._data(phase)
+        if data.first_t is None:
+            data.first_t = t
+        data.gap_start_t = None
+        data.figures.add(sample.ok, sample.latency_s)
+        if phase == "baseline":
+            self._baseline = None  # a late baseline sample: recomputed when next needed
+        elif phase == "recovery" and self.fault_removed_t is not None:
+            self._add_recovery(t, sample.ok, sample.latency_s)
+        tol = self.tolerance_for(phase)
         if tol is not None and tol.window_s is not None:
-            win = self._windows.setdefault(sample.phase, _Window(tol.window_s))
-            win.add(sample.t_s, sample.ok, sample.latency_s)
+            win = self._windows.get(phase)
+            if win is None:
+                win = self._windows[phase] = Window(tol.window_s)
+            win.add(t, sample.ok, sample.latency_s)
             # checked once the phase has lasted about a window (a window of samples every `every`
             # spans window - every, so the samples' own span would never reach it at low rates)
-            full = sample.t_s - data.times[0] >= tol.window_s * 0.9
+            full = t - data.first_t >= tol.window_s * 0.9
             if full and len(data.window_failures) < _MAX_WINDOW_FAILURES:
-                baseline = self.stats("baseline") if sample.phase != "baseline" else None
-                reasons = evaluate(tol, win.stats(), baseline)
+                reasons = self._window_reasons(tol, win, phase)
                 if reasons:
-                    data.window_failures.append(
-                        (sample.t_s, f"window ending at {sample.t_s:.1f}s: {'; '.join(reasons)}")
-                    )
+                    data.window_failures.append((t, f"window ending at {t:.1f}s: {'; '.join(reasons)}"))
 
-    def stats(self, phase: Phase, since_t: float | None = None) -> Stats:
+    def _window_reasons(self, tol: Tolerance, win: Window, phase: Phase) -> list[str]:
+        """Why the window breaks `tol`: its success ratio on every sample (O(1)), its latency
+        statistics when `Window.due` (their cost grows with the window)."""
+        nan = math.nan
+        p50 = p95 = p99 = top = mean = nan
+        if tol.latency_bounds() and win.due(win.items[-1][0]):
+            p50, p95, p99, top, mean = win.latency_summary()
+        n = len(win)
+        stats = Stats(
+            samples=n,
+            failures=win.failures(),
+            success_ratio=win.success_ratio(),
+            p50_s=p50,
+            p95_s=p95,
+            p99_s=p99,
+            max_s=top,
+            mean_s=mean,
+        )
+        return evaluate(tol, stats, self._baseline_stats() if phase != "baseline" else None)
+
+    def _baseline_stats(self) -> Stats:
+        if self._baseline is None:
+            self._baseline = self.stats("baseline")
+        return self._baseline
+
+    def add_not_taken(self, phase: Phase, t: float) -> None:
+        """Count one scheduled sample chaosrun could not take or time honestly (O(1))."""
+        data = self._data(phase)
+        data.not_taken += 1
+        if data.gap_start_t is None:
+            data.gap_start_t = t
+        data.longest_gap_s = max(data.longest_gap_s, t - data.gap_start_t + self.every_s)
+
+    def is_inconclusive(self, phase: Phase) -> bool:
+        """More than MAX_NOT_TAKEN_RATIO of the phase's scheduled samples not taken, or a run of
+        samples not taken at least as long as the tolerance's window (a window never observed)."""
+        data = self._phases.get(phase)
+        if data is None or data.not_taken == 0:
+            return False
+        scheduled = data.figures.samples + data.not_taken
+        if data.not_taken > MAX_NOT_TAKEN_RATIO * scheduled:
+            return True
+        tol = self.tolerance_for(phase)
+        return tol is not None and tol.window_s is not None and data.longest_gap_s >= tol.window_s
+
+    def stats(self, phase: Phase) -> Stats:
         data = self._phases.get(phase)
         if data is None:
             return compute_stats([], [])
-        if since_t is None:
-            return compute_stats(data.oks, data.latencies)
-        # latencies are stored only for samples that measured one: rebuild aligned lists
-        return self._stats_since(data, since_t)
+        return data.figures.stats(data.not_taken)
 
-    @staticmethod
-    def _stats_since(data: _PhaseData, since_t: float) -> Stats:
-        start = next((i for i, t in enumerate(data.times) if t >= since_t), len(data.times))
-        return compute_stats(data.oks[start:], data.latencies[start:])
-
-    def recovery(self, samples_after: list[tuple[float, bool, float | None]]) -> RecoveryResult:
-        """Recovery time: from fault removal to the first of `recovery_streak` good samples in a row."""
+    def _add_recovery(self, t: float, ok: bool, latency: float | None) -> None:
+        rec = self._recovery
+        if rec is None:
+            rec = self._recovery = _Recovery(limit=self._sample_latency_limit())
         objective = self.recover_within_s
-        if self.fault_removed_t is None:
-            return RecoveryResult(
-                probe=self.probe, region=self.region, recovery_s=None, objective_s=objective, met=None
-            )
-        limit = self._sample_latency_limit()
-        streak_start: float | None = None
-        streak = 0
-        recovered_at: float | None = None
-        for t, ok, latency in samples_after:
-            good = ok and (limit is None or latency is None or latency <= limit)
-            if good:
-                if streak == 0:
-                    streak_start = t
-                streak += 1
-                if streak >= self.recovery_streak:
-                    recovered_at = streak_start
-                    break
-            else:
-                streak = 0
-        rec_s = None if recovered_at is None else max(0.0, recovered_at - self.fault_removed_t)
-        met = None if objective is None else (rec_s is not None and rec_s <= objective)
-        return RecoveryResult(probe=self.probe, region=self.region, recovery_s=rec_s, objective_s=objective, met=met)
+        assert self.fault_removed_t is not None
+        if objective is not None and t >= self.fault_removed_t + objective:
+            rec.since_objective.add(ok, latency)
+        if rec.recovered_t is not None:
+            rec.since_recovered.add(ok, latency)
+            return
+        good = ok and (rec.limit is None or latency is None or latency <= rec.limit)
+        if not good:
+            rec.streak.clear()
+            return
+        rec.streak.append((t, ok, latency))
+        if len(rec.streak) >= self.recovery_streak:
+            rec.recovered_t = rec.streak[0][0]
+            for _, s_ok, s_lat in rec.streak:
+                rec.since_recovered.add(s_ok, s_lat)
+            rec.streak.clear()
 
     def _sample_latency_limit(self) -> float | None:
-        base = self.stats("baseline")
+        base = self._baseline_stats()
         for name in ("p95", "p99", "max", "p50", "mean"):
             bound: Bound | None = getattr(self.tolerance, name)
             if bound is not None:
@@ -255,10 +343,15 @@ class SeriesAccumulator:
             tol = self.tolerance_for(phase)
             since: float | None = None
             reasons: list[str] = []
+            stats = self.stats(phase)
             if phase == "recovery" and self.fault_removed_t is not None:
-                recovery, since, reasons = self._judge_recovery(self.fault_removed_t)
-            stats = self.stats(phase, since)
-            if tol is not None:
+                recovery, since, reasons, figures = self._judge_recovery(self.fault_removed_t)
+                if figures is not None:
+                    stats = figures.stats(stats.not_taken)
+            inconclusive = tol is not None and self.is_inconclusive(phase)
+            if tol is not None and inconclusive:
+                reasons = _certain_failures(tol, stats)
+            elif tol is not None:
                 reasons += evaluate(tol, stats, baseline if phase != "baseline" else None)
                 phase_data = self._phases.get(phase)
                 if phase_data is not None and tol.window_s is not None:
@@ -267,76 +360,42 @@ class SeriesAccumulator:
                     window_s = tol.window_s
                     fails = [why for t, why in phase_data.window_failures if since is None or t - window_s >= since]
                     reasons += fails[:5]
+            held = None if tol is None or (inconclusive and not reasons) else not reasons
             out.append(
                 PhaseVerdict(
                     probe=self.probe,
                     region=self.region,
                     phase=phase,
                     judged=tol is not None,
-                    held=None if tol is None else not reasons,
+                    held=held,
                     stats=stats,
                     tolerance="not judged" if tol is None else tol.describe(),
                     reasons=() if tol is None else tuple(reasons),
+                    inconclusive=inconclusive,
                 )
             )
         return out, recovery
 
-    def _judge_recovery(self, removed_t: float) -> tuple[RecoveryResult, float | None, list[str]]:
-        """The recovery result, where the recovery phase's judged window starts, and why it failed.
+    def _judge_recovery(self, removed_t: float) -> tuple[RecoveryResult, float | None, list[str], _Figures | None]:
+        """The recovery result, where the recovery phase's judged part starts, why it failed, and
+        that part's figures (None: the whole phase).
 
         Recovered: judged from the moment it recovered (late recovery is itself a reason).
         Not recovered: judged from removal + objective. No objective: the whole phase."""
-        data = self._phases.get("recovery", _PhaseData())
-        triples = [
-            (t, bool(ok), None if lat != lat else lat)
-            for t, ok, lat in zip(data.times, data.oks, data.latencies, strict=True)
-        ]
-        recovery = self.recovery(triples)
+        rec = self._recovery
         objective = self.recover_within_s
+        rec_s = None if rec is None or rec.recovered_t is None else max(0.0, rec.recovered_t - removed_t)
+        met = None if objective is None else (rec_s is not None and rec_s <= objective)
+        result = RecoveryResult(probe=self.probe, region=self.region, recovery_s=rec_s, objective_s=objective, met=met)
         if objective is None:
-            return recovery, None, []
-        if recovery.recovery_s is None:
+            return result, None, [], None
+        if rec_s is None:
             return (
-                recovery,
+                result,
                 removed_t + objective,
                 [f"did not recover within the recovery phase (objective {objective:g}s)"],
+                rec.since_objective if rec is not None else _Figures(),
             )
-        reasons = [] if recovery.met else [f"recovered after {recovery.recovery_s:.1f}s, objective {objective:g}s"]
-        return recovery, removed_t + recovery.recovery_s, reasons
-
-
-class GuardrailMonitor:
-    """Checks one guardrail on every sample of the probes it watches; trips once."""
-
-    def __init__(self, guardrail: Guardrail) -> None:
-        self.guardrail = guardrail
-        self._windows: dict[str, _Window] = {}
-        self._consecutive: dict[str, int] = {}
-        self.tripped: tuple[str, float, str] | None = None  # (region, t, evidence)
-
-    def add(self, region: str, t: float, ok: bool, latency: float | None) -> str | None:
-        """Feed a sample; returns the evidence text when this sample trips the guardrail."""
-        g = self.guardrail
-        if self.tripped is not None or region not in g.regions:
-            return None
-        win = self._windows.setdefault(region, _Window(g.window_s))
-        win.add(t, ok, latency)
-        self._consecutive[region] = 0 if ok else self._consecutive.get(region, 0) + 1
-        evidence: str | None = None
-        if g.consecutive_failures is not None and self._consecutive[region] >= g.consecutive_failures:
-            evidence = f"{self._consecutive[region]} consecutive failures in {region}"
-        elif len(win.items) >= g.min_samples:
-            stats = win.stats()
-            if g.success_ratio is not None and not g.success_ratio.holds(stats.success_ratio):
-                evidence = (
-                    f"success_ratio {stats.success_ratio:.2f} breaks {g.success_ratio.describe('ratio')} "
-                    f"over {g.window_s:g}s in {region} ({stats.samples} samples)"
-                )
-            elif g.p99 is not None and not math.isnan(stats.p99_s) and not g.p99.holds(stats.p99_s):
-                evidence = (
-                    f"p99 {stats.p99_s * 1000:.0f}ms breaks {g.p99.describe('s')} over {g.window_s:g}s "
-                    f"in {region} ({stats.samples} samples)"
-                )
-        if evidence is not None:
-            self.tripped = (region, t, evidence)
-        return evidence
+        assert rec is not None
+        reasons = [] if met else [f"recovered after {rec_s:.1f}s, objective {objective:g}s"]
+        return result, removed_t + rec_s, reasons, rec.since_recovered

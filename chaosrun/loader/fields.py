@@ -45,6 +45,24 @@ def _positive(node: Node) -> float | None:
     return value
 
 
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)")
+_SIZE_UNITS = {"B": 1, "KB": 1000, "KiB": 1024, "MB": 10**6, "MiB": 2**20, "GB": 10**9, "GiB": 2**30}
+
+
+def _size(node: Node) -> int | None:
+    """A byte size: a whole number of bytes, or `512KiB`, `1MiB`, `10MB`...; at least 1 byte."""
+    value = node.scalar()
+    if isinstance(value, int) and not isinstance(value, bool):
+        size: int | None = value
+    else:
+        m = _SIZE.fullmatch(str(value).strip()) if isinstance(value, str) else None
+        size = None if m is None else int(float(m.group(1)) * _SIZE_UNITS[m.group(2)])
+    if size is None or size < 1:
+        node.error(f"expected a size of at least 1 byte such as '1MiB', '512KiB' or 65536, got {value!r}")
+        return None
+    return size
+
+
 def _ratio(node: Node) -> Bound | None:
     return node.bound("ratio")
 

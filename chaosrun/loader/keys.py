@@ -13,7 +13,7 @@ SPEC_KEYS = ("http", "tcp", "command", "python", "chaostoolkit")
 PROBE_KEYS = ("name", "use", *SPEC_KEYS, "every", "regions", "tolerance", "during", "after")
 TEMPLATE_KEYS = tuple(k for k in PROBE_KEYS if k not in ("name", "use"))
 HTTP_KEYS = ("url", "method", "timeout", "expect_status", "body_regex", "json_path", "json_expect",
-             "max_latency", "headers", "body")  # fmt: skip
+             "max_latency", "headers", "body", "max_body")  # fmt: skip
 TCP_KEYS = ("host", "port", "timeout", "max_connect")
 COMMAND_KEYS = ("argv", "timeout", "expect_exit", "stdout_regex", "env")
 PYTHON_KEYS = ("file", "function", "timeout")

@@ -6,6 +6,7 @@ import os
 
 from ..errors import Issue
 from ..model import (
+    DEFAULT_MAX_BODY,
     ChaosToolkitProbe,
     CommandProbe,
     Guardrail,
@@ -36,6 +37,7 @@ from .fields import (
     _ratio,
     _regex,
     _regions,
+    _size,
     _str,
     _text,
     _unique,
@@ -227,6 +229,7 @@ class _Probes(_Sections):
             max_latency_s=_get(f, "max_latency", _positive, None),
             headers=_get(f, "headers", _pairs, ()),
             body=_get(f, "body", _text, None),
+            max_body_bytes=_get(f, "max_body", _size, DEFAULT_MAX_BODY),
         )
 
     def tcp(self, nodes: list[Node], regions: tuple[str, ...]) -> TcpProbe | None:

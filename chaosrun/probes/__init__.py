@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from ..model import ProbeSpec, Region
 from ..sample import Outcome
+from ._deadlines import Deadlines
 
 if TYPE_CHECKING:
     import aiohttp
@@ -29,6 +30,8 @@ class ProbeContext:
     http: aiohttp.ClientSession
     secrets: dict[str, str]  # name -> value, for ${secret.name} in headers/arguments
     base_dir: str = "."
+    fresh_http: aiohttp.ClientSession | None = None  # a new connection per request: for retries
+    deadlines: Deadlines = field(default_factory=Deadlines)  # per-request timeouts, one timer
 
 
 Factory: TypeAlias = Callable[[Any, Region, ProbeContext], Sampler]

@@ -6,11 +6,21 @@ compiled regex, parsed JSON path), so a sample is one request plus a few checks.
 Latency is `time.perf_counter()` around sending the request and reading the whole body. It is
 reported whenever a response arrived or the timeout fired (then it is the time waited), and is
 None when the connection failed before any response.
+
+The body is read up to the probe's `max_body_bytes` (1 MiB by default): a larger one (by its
+Content-Length, or once that much has arrived) fails the sample with an error naming the limit,
+and its connection is closed unread, so chaosrun's memory never follows the target's body.
+
+A kept-alive connection the server closed (nginx closes one after `keepalive_requests`; any
+server may close an idle one) fails the request before any response: such a request is sent
+once more, on a new connection (`ProbeContext.fresh_http`: other kept-alive connections may
+be closed too), before the sample counts as failed, and the sample says so
+(`Outcome.retried`, the journal's samples). The session's own silent retry is turned off
+(`disable_silent_retry`) so this is the only one.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -25,7 +35,15 @@ from ..units import format_duration
 from . import ProbeContext, Sampler, probe_kind
 from ._common import describe_exception, describe_os_error, mask, substitute, timeout_text
 
-__all__ = ["JsonPath", "build_http_sampler", "parse_json_path", "resolve_json_path", "resolve_url"]
+__all__ = [
+    "JsonPath",
+    "body_limit_text",
+    "build_http_sampler",
+    "disable_silent_retry",
+    "parse_json_path",
+    "resolve_json_path",
+    "resolve_url",
+]
 
 JsonPath = tuple[str | int, ...]
 _SEGMENT = re.compile(r"([^.\[\]]+)?((?:\[\d+\])*)")
@@ -77,6 +95,40 @@ def _json_equal(got: object, expected: object) -> bool:
     return got == expected
 
 
+def disable_silent_retry(session: aiohttp.ClientSession) -> None:
+    """Turn off aiohttp's own invisible retry of idempotent requests on a closed keep-alive
+    connection (aiohttp >= 3.10): the http probe retries once itself, and journals it."""
+    if hasattr(session, "_retry_connection"):
+        session._retry_connection = False
+
+
+def body_limit_text(limit: int) -> str:
+    """`body over the 1MiB limit (max_body)`: the per-sample error of a body over the limit."""
+    if limit % (1 << 20) == 0:
+        size = f"{limit >> 20}MiB"
+    elif limit % 1024 == 0:
+        size = f"{limit >> 10}KiB"
+    else:
+        size = f"{limit}-byte"
+    return f"body over the {size} limit (max_body)"
+
+
+async def _read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The body, or None when it is longer than `limit` bytes (then nothing more is read)."""
+    length = resp.content_length
+    if length is not None:
+        return None if length > limit else await resp.read()
+    body = bytearray()
+    while chunk := await resp.content.read(limit + 1 - len(body)):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+_CLOSED_KEEPALIVE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientConnectionResetError)
+
+
 def _show(value: object) -> str:
     return repr(value) if isinstance(value, str) else json.dumps(value)
 
@@ -96,7 +148,11 @@ def build_http_sampler(spec: HttpProbe, region: Region, ctx: ProbeContext) -> Sa
     method = spec.method.upper()
     timeout_s = spec.timeout_s
     session = ctx.http
+    fresh = ctx.fresh_http or session
+    deadlines = ctx.deadlines
     timed_out = timeout_text(timeout_s)
+    limit = spec.max_body_bytes
+    too_big = body_limit_text(limit)
 
     def check(status: int, payload: bytes, latency_s: float) -> str | None:
         if status not in spec.expect_status:
@@ -111,28 +167,40 @@ def build_http_sampler(spec: HttpProbe, region: Region, ctx: ProbeContext) -> Sa
             return f"slower than {format_duration(spec.max_latency_s)}"
         return None
 
+    async def exchange(session: aiohttp.ClientSession) -> tuple[int, bytes | None]:
+        async with session.request(method, url, headers=headers, data=body, allow_redirects=False) as resp:
+            payload = await _read_bounded(resp, limit)
+            if payload is None:
+                resp.close()  # the rest of the body is never read: the connection goes
+            return resp.status, payload
+
     async def sample() -> Outcome:
         started = time.perf_counter()
+        retried = False
         try:
-            async with (
-                asyncio.timeout(timeout_s),
-                session.request(method, url, headers=headers, data=body, allow_redirects=False) as resp,
-            ):
-                payload = await resp.read()
-                status = resp.status
+            async with deadlines.after(timeout_s):  # not asyncio.timeout: no timer per request
+                try:
+                    status, payload = await exchange(session)
+                except _CLOSED_KEEPALIVE as exc:
+                    if isinstance(exc, aiohttp.ClientConnectorError):
+                        raise
+                    retried = True  # a kept-alive connection closed under the request: once more, anew
+                    status, payload = await exchange(fresh)
         except TimeoutError:
-            return Outcome(False, time.perf_counter() - started, None, timed_out)
+            return Outcome(False, time.perf_counter() - started, None, timed_out, retried)
         except aiohttp.ClientConnectorError as exc:
-            return Outcome(False, None, None, describe_os_error(exc.os_error))
+            return Outcome(False, None, None, describe_os_error(exc.os_error), retried)
         except aiohttp.ServerDisconnectedError:
-            return Outcome(False, time.perf_counter() - started, None, "server disconnected")
+            return Outcome(False, time.perf_counter() - started, None, "server disconnected", retried)
         except aiohttp.ClientPayloadError:
-            return Outcome(False, time.perf_counter() - started, None, "incomplete body")
+            return Outcome(False, time.perf_counter() - started, None, "incomplete body", retried)
         except aiohttp.ClientError as exc:
-            return Outcome(False, None, None, _describe_client_error(exc, secrets))
+            return Outcome(False, None, None, _describe_client_error(exc, secrets), retried)
         latency_s = time.perf_counter() - started
+        if payload is None:
+            return Outcome(False, latency_s, status, too_big, retried)
         error = check(status, payload, latency_s)
-        return Outcome(error is None, latency_s, status, error)
+        return Outcome(error is None, latency_s, status, error, retried)
 
     return sample
 

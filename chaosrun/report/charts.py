@@ -375,7 +375,7 @@ def timeline_svg(journal: Journal, region: str, *, chart_id: str) -> str:
 
 
 _TREND_MARKERS = {"held": "o", "deviated": "X", "not_steady": "s", "aborted": "v", "error": "D",
-                  "rollback_failed": "P", "crashed": "d"}  # fmt: skip
+                  "rollback_failed": "P", "crashed": "d", "inconclusive": "*"}  # fmt: skip
 _TREND_COLOURS = {"held": "#15803d", "deviated": "#b45309", "rollback_failed": "#7f1d1d"}
 
 

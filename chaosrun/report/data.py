@@ -34,8 +34,17 @@ __all__ = [
     "Verdict",
 ]
 
-Status = Literal["held", "deviated", "not_steady", "aborted", "error", "rollback_failed", "crashed"]
-STATUSES: tuple[Status, ...] = ("held", "deviated", "not_steady", "aborted", "error", "rollback_failed", "crashed")
+Status = Literal["held", "deviated", "not_steady", "aborted", "error", "rollback_failed", "crashed", "inconclusive"]
+STATUSES: tuple[Status, ...] = (
+    "held",
+    "deviated",
+    "not_steady",
+    "aborted",
+    "error",
+    "rollback_failed",
+    "crashed",
+    "inconclusive",
+)
 UndoResult = Literal["ok", "failed", "not_applied", "pending"]
 UNDO_RESULTS: tuple[UndoResult, ...] = ("ok", "failed", "not_applied", "pending")
 PHASE_ORDER = ("baseline", "fault", "recovery")
@@ -146,6 +155,8 @@ class Verdict:
     mean_ms: float | None = None
     tolerance: str = ""
     reasons: tuple[str, ...] = ()
+    not_taken: int = 0  # samples chaosrun could not take or time (not in the figures above)
+    inconclusive: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -24,6 +24,7 @@ STATUS_TEXT: dict[str, tuple[str, str, str]] = {
     "aborted": ("■", "Aborted", "the run was stopped early: a guardrail tripped or it was interrupted"),
     "error": ("!", "Error", "the run failed before it could judge the hypothesis"),
     "rollback_failed": ("☠", "Rollback failed", "an undo failed: a fault may still be injected"),
+    "inconclusive": ("?", "Inconclusive", "chaosrun could not judge the run honestly: too many samples not taken"),
     "crashed": ("?", "Did not finish", "the run stopped without finishing; rebuilt from its events"),
 }
 

@@ -118,7 +118,7 @@ def render_junit(journal: Journal) -> str:
     run = s.case("run", "verdict", journal.duration_s)
     detail = "\n".join([journal.reason, *journal.errors, *(f"may remain: {r}" for r in journal.remaining)])
     message = f"{words}: {journal.reason or meaning}"
-    if journal.status in ("error", "rollback_failed", "crashed"):
+    if journal.status in ("error", "rollback_failed", "crashed", "inconclusive"):
         s.outcome(run, "error", message, detail, journal.status)
     elif journal.status != "held":
         s.outcome(run, "failure", message, detail, journal.status)
@@ -131,7 +131,14 @@ def render_junit(journal: Journal) -> str:
             f"p95 {fmt.ms(st.p95_ms)}, p99 {fmt.ms(st.p99_ms)}, max {fmt.ms(st.max_ms)}; "
             f"tolerance: {row.tolerance or '-'}"
         )
-        if not row.judged or row.held is None:
+        if row.judged and row.inconclusive and row.held is None:
+            scheduled = st.samples + row.not_taken
+            s.outcome(
+                case,
+                "skipped",
+                f"inconclusive: {row.not_taken} of {scheduled} samples not taken (chaosrun could not keep up)",
+            )
+        elif not row.judged or row.held is None:
             s.outcome(case, "skipped", "not judged in this phase")
         elif not row.held:
             s.outcome(case, "failure", "; ".join(row.reasons) or "tolerance not met", summary)

@@ -35,6 +35,8 @@ class ProbeRow:
     tolerance: str
     reasons: tuple[str, ...]
     computed: bool  # statistics computed from the samples (no verdict was recorded)
+    inconclusive: bool = False  # too many samples not taken to judge the phase
+    not_taken: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,7 +73,9 @@ def recovery_result(r: Recovery) -> tuple[str, str]:
     return ("met", "met") if met else ("missed", "missed")
 
 
-def verdict_word(judged: bool, held: bool | None) -> str:
+def verdict_word(judged: bool, held: bool | None, inconclusive: bool = False) -> str:
+    if judged and inconclusive and held is None:
+        return "inconclusive"
     if not judged or held is None:
         return "not judged"
     return "held" if held else "deviated"
@@ -134,6 +138,8 @@ def probe_rows(journal: Journal) -> tuple[ProbeRow, ...]:
             tolerance=v.tolerance,
             reasons=v.reasons,
             computed=False,
+            inconclusive=v.inconclusive,
+            not_taken=v.not_taken,
         )
     tolerances = {p.name: p.tolerance for p in journal.experiment.probes}
     for key, stats in computed.items():

@@ -52,6 +52,7 @@ STATUS_CAPS: dict[Status, int] = {
     "error": 25,
     "crashed": 25,
     "rollback_failed": 0,
+    "inconclusive": 25,
 }
 _CAP_REASONS: dict[Status, str] = {
     "held": "",
@@ -61,6 +62,7 @@ _CAP_REASONS: dict[Status, str] = {
     "error": "the run failed with an error: inconclusive, capped at 25",
     "crashed": "the run did not finish: inconclusive, capped at 25",
     "rollback_failed": "an undo failed and a fault may remain: the score is 0",
+    "inconclusive": "chaosrun could not judge the run honestly (samples not taken): capped at 25",
 }
 
 

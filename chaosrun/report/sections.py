@@ -36,8 +36,8 @@ SECTIONS = (  # (id, navigation label), as render_sections orders them
 )
 
 
-def _verdict_badge(judged: bool, held: bool | None) -> str:
-    word = verdict_word(judged, held)
+def _verdict_badge(judged: bool, held: bool | None, inconclusive: bool = False) -> str:
+    word = verdict_word(judged, held, inconclusive)
     icon = {"held": "✓", "deviated": "✗"}.get(word, "–")
     return badge(word.replace(" ", "-"), icon, word)
 
@@ -107,9 +107,15 @@ def _results(rows: Sequence[ProbeRow]) -> str:
     for r in rows:
         s = r.stats
         reasons = "".join(f"<li>{e(x)}</li>" for x in r.reasons)
-        verdict = _verdict_badge(r.judged, r.held) + (f'<ul class="reasons">{reasons}</ul>' if reasons else "")
+        verdict = _verdict_badge(r.judged, r.held, r.inconclusive) + (
+            f'<ul class="reasons">{reasons}</ul>' if reasons else ""
+        )
         if r.computed:
             verdict += '<span class="muted small"> computed from samples</span>'
+        if r.not_taken:
+            verdict += (
+                f'<span class="muted small"> {r.not_taken:,} samples not taken (chaosrun could not keep up)</span>'
+            )
         cls = "bad" if r.judged and r.held is False else ""
         out.append([
             f"<!--row:{cls}-->{e(r.probe)}", e(r.region), e(r.phase), f"{s.samples:,}", fmt.ratio(s.success_ratio),

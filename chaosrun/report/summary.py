@@ -75,7 +75,8 @@ def render_summary(journal: Journal) -> str:
             ["Probe", "Phase", "Samples", "Success", "p95", "p99", "Verdict"],
             [[_md(r.probe), _md(r.phase), f"{r.stats.samples:,}", fmt.ratio(r.stats.success_ratio),
               fmt.ms(r.stats.p95_ms),
-              fmt.ms(r.stats.p99_ms), verdict_word(r.judged, r.held) + ("".join(f"; {_md(x)}" for x in r.reasons))]
+              fmt.ms(r.stats.p99_ms),
+              verdict_word(r.judged, r.held, r.inconclusive) + ("".join(f"; {_md(x)}" for x in r.reasons))]
              for r in mine],
         )  # fmt: skip
     if journal.recovery:

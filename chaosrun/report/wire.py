@@ -189,6 +189,8 @@ def _verdict(w: _Wire) -> Verdict:
         mean_ms=w.num("mean_ms"),
         tolerance=w.text("tolerance"),
         reasons=w.strs("reasons"),
+        not_taken=w.integer("not_taken"),
+        inconclusive=w.flag("inconclusive") is True,
     )
 
 
