@@ -10,7 +10,7 @@ from .verdict import PhaseVerdict, RecoveryResult
 
 __all__ = ["EXIT_CODES", "FaultRecord", "GuardrailTrip", "PhaseSpan", "RollbackRecord", "RunResult", "Status"]
 
-Status = Literal["held", "deviated", "not_steady", "aborted", "error", "rollback_failed"]
+Status = Literal["held", "deviated", "not_steady", "aborted", "error", "rollback_failed", "inconclusive"]
 
 # The one table from status to exit code (the CLI uses it; README documents it).
 EXIT_CODES: dict[Status, int] = {
@@ -20,6 +20,7 @@ EXIT_CODES: dict[Status, int] = {
     "error": 4,
     "rollback_failed": 5,
     "not_steady": 6,
+    "inconclusive": 7,
 }
 
 
@@ -47,6 +48,7 @@ class FaultRecord:
     removed_at: float | None = None
     undo: Literal["ok", "failed", "not_applied", "pending"] = "not_applied"
     error: str | None = None
+    missing_s: float | None = None  # found no longer in place at this time (verified while it lasts)
 
 
 @dataclass(slots=True, kw_only=True)
