@@ -54,11 +54,13 @@ def encodings(value: str) -> set[str]:
     forms = {value}
     for _ in range(2):  # the value, then the value inside an escaped string (doubled escapes)
         for form in list(forms):
-            forms.add(json.dumps(form)[1:-1])
-            forms.add(json.dumps(form, ensure_ascii=False)[1:-1])
-            forms.add(repr(form)[1:-1])
-            forms.add(repr(form.encode("utf-8", "surrogatepass"))[2:-1])
-            forms.add(ascii(form)[1:-1])
+            for text in {form, form.replace("\\'", "'"), form.replace('\\"', '"')}:
+                forms.add(text)
+                forms.add(json.dumps(text)[1:-1])
+                forms.add(json.dumps(text, ensure_ascii=False)[1:-1])
+                forms.add(repr(text)[1:-1])
+                forms.add(repr(text.encode("utf-8", "surrogatepass"))[2:-1])
+                forms.add(ascii(text)[1:-1])
     forms.add(quote(value, safe=""))
     forms.add(quote_plus(value, safe=""))
     forms.add(quote(value, safe="/:@"))
