@@ -102,7 +102,8 @@ class Run:
             self.proc.kill()
             self.proc.communicate(timeout=10)
             raise AssertionError("the run did not end within its bound") from None
-        return self.proc.returncode, (stdout or b"").decode(errors="replace"), self.stderr_path.read_text(errors="replace")
+        stderr = self.stderr_path.read_text(errors="replace")
+        return self.proc.returncode, (stdout or b"").decode(errors="replace"), stderr
 
 
 def launch(

@@ -232,8 +232,13 @@ class ClaimInjection(Injection):
         return f"claim proxy {self.proxy} for this run (marker toxic {self.marker}, never acts)"
 
     def undo_record(self) -> UndoRecord:
-        return {"backend": "toxiproxy", "action": "remove_toxics", "url": self.url, "proxy": self.proxy,
-                "toxics": [self.marker]}
+        return {
+            "backend": "toxiproxy",
+            "action": "remove_toxics",
+            "url": self.url,
+            "proxy": self.proxy,
+            "toxics": [self.marker],
+        }
 
     async def apply(self, ctx: FaultContext) -> None:
         from .undo import PREFIX, owner_of
