@@ -3,7 +3,8 @@
 Exit codes (one table, `chaosrun.result.EXIT_CODES`, plus input errors):
   0 held · 1 deviated · 2 invalid input or usage (nothing executed) · 3 aborted (guardrail
   or signal; faults rolled back) · 4 infrastructure error (faults rolled back) · 5 a rollback
-  failed (something may still be injected) · 6 not steady before the fault (method skipped)
+  failed (something may still be injected) · 6 not steady before the fault (method skipped) ·
+  7 inconclusive (samples not taken, or a fault not in place)
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ Exit codes:
   4  error in fault injection or probing infrastructure; faults were rolled back
   5  a rollback failed: something may still be injected (the message says what)
   6  not steady before the fault: the method was skipped
+  7  inconclusive: chaosrun could not judge the run honestly (samples not taken, or a fault not in
+     place); faults were rolled back
 """
 
 

@@ -89,6 +89,8 @@ def test_toxiproxy_restarted_with_its_config_mid_fault_is_inconclusive_never_hel
     removed = [e for e in journal["events"] if e["type"] == "fault_removed" and e.get("already_gone")]
     assert {e["fault"] for e in removed} == {f["id"] for f in gone}, "undo of a vanished fault said a silent ok"
     assert "was already gone" in stderr
+    report = (run.out / "report.html").read_text()
+    assert "Fault not in place" in report and "already gone at undo" in report
     assert_server_clean(servers[-1])
     assert not ledger_entries(run.state)
 
