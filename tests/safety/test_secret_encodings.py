@@ -19,7 +19,7 @@ import pytest
 from chaosrun.secret import MASK, Redactor, cut_head, cut_tail, encodings
 from tests.cli import run_cli
 
-SECRETS = ['pässwort\\Zq91xK"q\'', "Zq\\\\9'x\"ü€k", "plain-token-1234"]
+SECRETS = ["pässwort\\Zq91xK\"q'", "Zq\\\\9'x\"ü€k", "plain-token-1234"]
 
 
 @pytest.mark.parametrize("secret", SECRETS)
@@ -51,7 +51,7 @@ def test_a_cut_never_splits_a_mask() -> None:
         assert head.count("*") in (0, 3) and tail.count("*") in (0, 3), (limit, head, tail)
 
 
-SECRET = 'pässwort\\Zq91xK"q\''
+SECRET = "pässwort\\Zq91xK\"q'"
 
 
 @pytest.fixture
