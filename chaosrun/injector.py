@@ -148,11 +148,12 @@ class Injector:
             self._log(f"injected {record.description}")
         return armed
 
-    async def undo(self, armed: _Armed, ctx: FaultContext) -> None:
-        """Undo once, within the undo time limit; success clears the ledger entry, failure is recorded."""
+    async def undo(self, armed: _Armed, ctx: FaultContext, *, verify: bool = True) -> None:
+        """Undo once, within the undo time limit; success clears the ledger entry, failure is recorded.
+        First (unless `verify` is False: the caller just did) a last read-back of the fault."""
         if armed.undo_started:
             return
-        if not armed.record.setup and armed.record.applied_s is not None and not armed.missing:
+        if verify and not armed.record.setup and armed.record.applied_s is not None and not armed.missing:
             await self.verify(armed, ctx, before_undo=True)  # the last look: was it there until now?
         if armed.undo_started:
             return
@@ -201,9 +202,13 @@ class Injector:
         pending = [a for a in self._armed if not a.undo_started]
         faults_first = [a for a in reversed(pending) if not a.record.setup]
         setups = [a for a in reversed(pending) if a.record.setup] if include_setup else []
+        # the last read-back of every fault, at once (bounded): one slow server does not add up per fault
+        await asyncio.gather(
+            *(self.verify(a, ctx, before_undo=True) for a in faults_first if a.record.applied_s is not None)
+        )
         for a in faults_first + setups:
             try:
-                await self.undo(a, ctx)
+                await self.undo(a, ctx, verify=False)
             except Exception as exc:  # never: undo records its own failures; but one must not skip the rest
                 self._undo_failed(a, exc, unreachable=False)
         return bool(faults_first)

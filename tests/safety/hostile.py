@@ -117,6 +117,7 @@ def launch(
     stdout: int | IO[Any] = subprocess.PIPE,
     proxy_port: int | None = None,
     extra: tuple[str, ...] = (),
+    stderr: IO[Any] | None = None,
 ) -> Run:
     out = out or folder / "out"
     state = state or folder / "state"
@@ -145,7 +146,7 @@ def launch(
                 *extra,
             ],
             stdout=stdout,
-            stderr=err,
+            stderr=stderr or err,
             stdin=subprocess.DEVNULL,
             cwd=ROOT,
             env={**os.environ, "CI": "true"},
