@@ -55,8 +55,8 @@ def _fail(exc: ChaosrunError) -> None:
     from .progress import printable
 
     for line in str(exc).splitlines() or [type(exc).__name__]:
-        click.echo(f"error: {printable(line)}", err=True)
-    sys.exit(exc.exit_code)
+        _say(f"error: {printable(line)}")
+    _exit(exc.exit_code)
 
 
 def _parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -381,6 +381,35 @@ def main() -> None:
     except (click.Abort, KeyboardInterrupt):
         engine = sys.modules.get("chaosrun.engine")
         name = (engine.interrupted() if engine is not None else None) or "SIGINT"
-        click.echo(f"\nchaosrun: stopped by {name}; if a fault may still be active, run `chaosrun recover`", err=True)
-        sys.exit(3)
-    sys.exit(code if isinstance(code, int) else 0)
+        _say(f"\nchaosrun: stopped by {name}; if a fault may still be active, run `chaosrun recover`")
+        _exit(3)
+    except OSError as exc:  # a full disk, a closed pipe, no file descriptors left: one located line
+        from .errors import os_error_text
+
+        _say(f"error: {os_error_text(exc)}")
+        _exit(4)
+    _exit(code if isinstance(code, int) else 0)
+
+
+def _say(text: str) -> None:
+    import contextlib
+
+    with contextlib.suppress(OSError, ValueError):  # stderr is gone too: the exit code still tells
+        click.echo(text, err=True)
+
+
+def _exit(code: int) -> None:
+    """Exit without a traceback even when stdout is a closed pipe or /dev/full: Python flushes
+    stdout at exit and would print an "Exception ignored" report; point it at /dev/null first."""
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stream.fileno())
+            except (OSError, ValueError):
+                pass
+    sys.exit(code)

@@ -22,16 +22,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ChaosrunError, PlanRefused
+from .errors import ChaosrunError, PlanRefused, os_error_text
 from .faults import FaultContext
 from .injector import Injector
 from .journal import Clock, JournalWriter, Redactor
 from .ledger import Ledger
-from .model import Experiment, Phase
+from .model import Experiment, Phase, Rollback
 from .plan import Plan
 from .procs import kill_all_children, run_argv
 from .result import GuardrailTrip, PhaseSpan, RollbackRecord, RunResult, Status
 from .sampling import Sampling
+from .secret import cut_tail
 from .verdict import GuardrailMonitor
 
 if TYPE_CHECKING:
@@ -107,6 +108,7 @@ class Engine:
         self.journal = JournalWriter(
             options.out_dir, run_id=run_id, clock=self.clock, redact=Redactor(list(secrets.values()))
         )
+        self.journal.on_error = self._output_failed
         self.abort = asyncio.Event()
         self.abort_reason = ""
         self._aborted_at: float | None = None
@@ -167,6 +169,8 @@ class Engine:
             self._error(str(exc))
         except ChaosrunError as exc:
             self._error(str(exc))
+        except OSError as exc:  # e.g. out of file descriptors: what and where, never "internal error"
+            self._error(os_error_text(exc))
         except Exception as exc:  # a bug must still never skip the undo below
             self._error(f"internal error: {type(exc).__name__}: {exc}")
         finally:
@@ -181,7 +185,10 @@ class Engine:
                     await t
             with contextlib.suppress(Exception):
                 await self._sampling.aclose()
-            await self._undo_all(ctx, include_setup=True)
+            try:
+                await self._undo_all(ctx, include_setup=True)
+            except Exception as exc:  # never expected (each undo records its own failure); rollbacks still run
+                self._error(f"internal error while undoing: {type(exc).__name__}: {exc}")
             await self._run_rollbacks()
             if self.opt.handle_signals:
                 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -336,16 +343,29 @@ class Engine:
         self._error(str(exc))
         self._trigger_abort(f"infrastructure error: {exc}")
 
+    def _output_failed(self, problem: str) -> None:
+        """The journal could not write (reported once): the run goes on and undoes everything."""
+        self._log(f"warning: {problem}; the run goes on and rolls back; journal.json goes to a fallback folder")
+
     async def _run_rollbacks(self) -> None:
         for rb in self.exp.rollbacks:
-            done = await run_argv([self._with_secrets(a) for a in rb.argv], timeout_s=rb.timeout_s)
-            ok = done.exit_code == 0
-            # secrets are masked before the output is cut: a cut secret would not be recognised
-            out = self.journal.redact(done.stdout.strip())[-200:]
-            err = None if ok else (done.error or f"exit code {done.exit_code}: {out}")
-            self.result.rollbacks.append(RollbackRecord(name=rb.name, ok=ok, error=err, t=self.clock.t()))
-            self.journal.event("rollback", name=rb.name, ok=ok, error=err)
-            self._log(f"rollback {rb.name}: {'ok' if ok else 'FAILED: ' + str(err)}")
+            try:
+                await self._run_rollback(rb)
+            except Exception as exc:  # one rollback's problem never skips the next one
+                text = os_error_text(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+                self.result.rollbacks.append(RollbackRecord(name=rb.name, ok=False, error=text, t=self.clock.t()))
+
+    async def _run_rollback(self, rb: Rollback) -> None:
+        done = await run_argv(
+            [self._with_secrets(a) for a in rb.argv], timeout_s=rb.timeout_s, redact=self.journal.redact
+        )
+        ok = done.exit_code == 0
+        # run_argv masked before its cut; this cut never splits a mask
+        out = cut_tail(done.stdout.strip(), 200)
+        err = None if ok else (done.error or f"exit code {done.exit_code}: {out}")
+        self.result.rollbacks.append(RollbackRecord(name=rb.name, ok=ok, error=err, t=self.clock.t()))
+        self.journal.event("rollback", name=rb.name, ok=ok, error=err)
+        self._log(f"rollback {rb.name}: {'ok' if ok else 'FAILED: ' + str(err)}")
 
     def _with_secrets(self, text: str) -> str:
         for name, value in self.secrets.items():
@@ -384,13 +404,15 @@ class Engine:
             left = self._injector.still_armed()  # includes an undo still running
             lines = [f"  - {r.description} (target {r.target})" for r in left]
             what = "\n".join(lines) if lines else "  (nothing: every fault was already undone)"
-            sys.stderr.write(
-                self.journal.redact(
-                    f"\nforced exit: rollback interrupted. What may still be injected (run {self.run_id}):\n{what}\n"
-                    f"Undo it with: chaosrun recover\n"
+            with contextlib.suppress(OSError, ValueError):  # stderr may be gone: the exit code still says it
+                sys.stderr.write(
+                    self.journal.redact(
+                        "\nforced exit: rollback interrupted. "
+                        f"What may still be injected (run {self.run_id}):\n{what}\n"
+                        f"Undo it with: {self.opt.ledger.recover_command()}\n"
+                    )
                 )
-            )
-            sys.stderr.flush()
+                sys.stderr.flush()
             self.journal.event("error", message="forced exit during rollback")
             self.journal.close()
             kill_all_children()
@@ -443,25 +465,20 @@ class Engine:
         return what
 
     def _status(self) -> tuple[Status, str]:
+        # every undo not confirmed (failed, hung, timed out, server unreachable) may have left
+        # something injected: the loudest outcome, whatever else happened
         failures = self._injector.undo_failures
-        hard = [r for r, unreachable in failures if not unreachable]
         failed_rb = [r for r in self.result.rollbacks if not r.ok]
-        if hard or failed_rb:
-            what = "; ".join([r.description for r in hard] + [f"rollback {r.name}" for r in failed_rb])
-            return "rollback_failed", f"a rollback failed, something may still be injected: {what}"
-        if self.result.errors or failures:
-            # an undo that failed only because its server is unreachable is an infrastructure
-            # error: the fault died with the server (Toxiproxy keeps state in memory), and the
-            # ledger keeps the entry for `chaosrun recover`
-            first = self.result.errors[0] if self.result.errors else "a fault back end became unreachable"
-            extra = ""
-            if failures:
-                extra = (
-                    " (could not undo: "
-                    + "; ".join(f"{r.description}: {r.error}" for r, _ in failures)
-                    + "; run `chaosrun recover` once it is reachable)"
-                )
-            return "error", first + extra
+        if failures or failed_rb:
+            what = "; ".join(
+                [f"{r.description}: {r.error}" for r, _ in failures] + [f"rollback {r.name}" for r in failed_rb]
+            )
+            return "rollback_failed", (
+                f"an undo was not confirmed, something may still be injected: {what}; "
+                f"undo it with `{self.opt.ledger.recover_command()}`"
+            )
+        if self.result.errors:
+            return "error", self.result.errors[0]
         if self.abort.is_set():
             return "aborted", self.abort_reason
         if self._baseline_unjudged:
@@ -480,4 +497,7 @@ class Engine:
             return "inconclusive", (
                 f"chaosrun could not judge {v.probe} in {v.region} during {v.phase}: {self._not_taken_text()}"
             )
+        if self._injector.missing:  # the hypothesis was not tested under every fault for the whole phase
+            gone = "; ".join(f"{r.description} (gone at t={r.missing_s or 0:.2f}s)" for r in self._injector.missing)
+            return "inconclusive", f"a fault was not in place for the whole fault phase: {gone}"
         return "held", "the steady-state hypothesis held in every phase and region"

@@ -39,6 +39,7 @@ __all__ = [
     "ToxiproxyServerError",
     "ToxiproxyUnreachable",
     "ValidationFailed",
+    "os_error_text",
 ]
 
 
@@ -125,3 +126,18 @@ class RollbackFailed(ChaosrunError):
     """An undo failed: something may still be injected. The loudest outcome."""
 
     exit_code = 5
+
+
+_OS_HINTS = {
+    24: "too many open files: raise the limit (`ulimit -n`) or lower the number of probes or their rate",
+    28: "no space left on the device",
+    30: "read-only file system",
+    13: "permission denied",
+}
+
+
+def os_error_text(exc: OSError) -> str:
+    """One located line for an OSError: what failed, where (the path when known), what next."""
+    what = _OS_HINTS.get(exc.errno or 0) or (exc.strerror or str(exc) or type(exc).__name__)
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{what}{where}" + (f" [errno {exc.errno}]" if exc.errno else "")

@@ -22,6 +22,8 @@ from .result import FaultRecord, RunResult
 
 __all__ = ["Injector"]
 
+_VERIFY_TIMEOUT_S = 3.0  # one read-back of one fault; a slower back end is the health check's concern
+
 
 @dataclass(slots=True)
 class _Armed:
@@ -33,6 +35,7 @@ class _Armed:
     kind_name: str
     undo_started: bool = False  # an undo was started (it may still be running)
     undone: bool = False  # the undo finished successfully
+    missing: bool = False  # found no longer in place while it should have been
 
 
 class Injector:
@@ -63,6 +66,8 @@ class Injector:
         self.applied_steps: set[str] = set()  # steps whose every injection was applied
         self._fault_seq = 0
         self.undo_failures: list[tuple[FaultRecord, bool]] = []  # (fault, server unreachable)
+        self.missing: list[FaultRecord] = []  # faults found no longer in place, in the order found
+        self.output_errors: list[str] = []  # ledger writes that failed after an undo (the undo stands)
 
     def still_armed(self) -> list[FaultRecord]:
         """Faults not (yet) undone, including one whose undo is still running."""
@@ -143,8 +148,13 @@ class Injector:
             self._log(f"injected {record.description}")
         return armed
 
-    async def undo(self, armed: _Armed, ctx: FaultContext) -> None:
-        """Undo once, within the undo time limit; success clears the ledger entry, failure is recorded."""
+    async def undo(self, armed: _Armed, ctx: FaultContext, *, verify: bool = True) -> None:
+        """Undo once, within the undo time limit; success clears the ledger entry, failure is recorded.
+        First (unless `verify` is False: the caller just did) a last read-back of the fault."""
+        if armed.undo_started:
+            return
+        if verify and not armed.record.setup and armed.record.applied_s is not None and not armed.missing:
+            await self.verify(armed, ctx, before_undo=True)  # the last look: was it there until now?
         if armed.undo_started:
             return
         armed.undo_started = True
@@ -173,7 +183,14 @@ class Injector:
         t = self.clock.t()
         rec.undo, rec.removed_s, rec.removed_at = "ok", t, self.clock.wall(t)
         armed.undone = True
-        self.ledger.remove(armed.entry)
+        problem = self.ledger.remove(armed.entry)
+        if problem is not None:
+            self.output_errors.append(problem)
+            self._log(f"warning: {problem} (the fault is undone; `chaosrun recover` would only undo it again)")
+        if armed.missing:  # undo "succeeded" on nothing: say so, never a silent "ok"
+            self.journal.event("fault_removed", fault=rec.id, ok=True, error=None, already_gone=True)
+            self._log(f"{rec.description} was already gone (not in place since t={rec.missing_s:.2f}s)")
+            return
         self.journal.event("fault_removed", fault=rec.id, ok=True, error=None)
         if not rec.setup:
             self._log(f"removed {rec.description}")
@@ -185,12 +202,60 @@ class Injector:
         pending = [a for a in self._armed if not a.undo_started]
         faults_first = [a for a in reversed(pending) if not a.record.setup]
         setups = [a for a in reversed(pending) if a.record.setup] if include_setup else []
+        # the last read-back of every fault, at once (bounded): one slow server does not add up per fault
+        await asyncio.gather(
+            *(self.verify(a, ctx, before_undo=True) for a in faults_first if a.record.applied_s is not None)
+        )
         for a in faults_first + setups:
-            await self.undo(a, ctx)
+            try:
+                await self.undo(a, ctx, verify=False)
+            except Exception as exc:  # never: undo records its own failures; but one must not skip the rest
+                self._undo_failed(a, exc, unreachable=False)
         return bool(faults_first)
 
+    def _undo_failed(self, armed: _Armed, exc: BaseException, *, unreachable: bool) -> None:
+        rec = armed.record
+        if rec.undo == "failed":
+            return
+        text = str(exc) or type(exc).__name__
+        rec.undo, rec.error = "failed", text
+        self.result.remaining.append(f"{rec.description} (target {rec.target}; run id {self.run_id})")
+        self.undo_failures.append((rec, unreachable))
+        self._log(f"UNDO FAILED for {rec.description}: {text}")
+
+    # -- verification: faults are verified while they last ----------------------------------
+    async def verify(self, armed: _Armed, ctx: FaultContext, *, before_undo: bool = False) -> None:
+        """Ask the back end whether this fault is still in place (bounded); a fault found gone
+        is recorded once: on its record (`missing_s`), in `missing` and as a `fault_missing`
+        event. A back end that cannot tell (None) or cannot be asked (an error) records nothing:
+        reachability is the health check's job."""
+        try:
+            async with asyncio.timeout(_VERIFY_TIMEOUT_S):
+                present = await armed.injection.verify(ctx)
+        except Exception:
+            return
+        if present is not False or armed.missing or (armed.undo_started and not before_undo):
+            return
+        armed.missing = True
+        rec = armed.record
+        t = self.clock.t()
+        rec.missing_s = t
+        self.missing.append(rec)
+        self.journal.event("fault_missing", fault=rec.id, description=rec.description, target=rec.target)
+        self._log(
+            f"FAULT NOT IN PLACE: {rec.description} is gone (found at t={t:.2f}s); "
+            "the hypothesis was not tested under it for the whole fault phase"
+        )
+
+    async def verify_all(self, ctx: FaultContext) -> None:
+        """Verify every applied, not yet undone fault (setup injections are not faults)."""
+        for a in [a for a in self._armed if not a.undo_started and not a.record.setup and not a.missing]:
+            if a.record.applied_s is not None:
+                await self.verify(a, ctx)
+
     async def watch_health(self, ctx: FaultContext) -> None:
-        """About once a second, ask the back ends of applied faults whether they are still there.
+        """About once a second, ask the back ends of applied faults whether they are still there,
+        then whether each fault is still in place (`verify_all`).
 
         The first failure is handed to `on_error` and ends the watch."""
         while True:
@@ -208,3 +273,4 @@ class Injector:
                 except ChaosrunError as exc:
                     self._on_error(exc)
                     return
+            await self.verify_all(ctx)

@@ -6,6 +6,7 @@ redactor, so a secret value never reaches disk even when a probe echoes it in an
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -26,12 +27,13 @@ from .faults.base import JSON
 from .model import Experiment, Guardrail, Probe, ProbeSpec
 from .result import RunResult
 from .sample import Sample
+from .secret import Redactor
 from .units import format_duration
 
 if TYPE_CHECKING:
     from .verdict import Stats
 
-__all__ = ["SCHEMA_VERSION", "Clock", "JournalWriter", "Redactor", "iso", "probe_target"]
+__all__ = ["SCHEMA_VERSION", "Clock", "JournalWriter", "Redactor", "fallback_dirs", "iso", "probe_target"]
 
 SCHEMA_VERSION = 1
 _FLUSH_EVERY_S = 1.0
@@ -57,24 +59,6 @@ class Clock:
 
     def wall(self, t: float | None = None) -> float:
         return self.wall0 + (self.t() if t is None else t)
-
-
-class Redactor:
-    """Masks secret values (and their JSON-escaped forms) in text."""
-
-    def __init__(self, secrets: Sequence[str] = ()) -> None:
-        forms: set[str] = set()
-        for value in secrets:
-            if len(value) >= 3:  # masking 1-2 character strings would shred the output
-                forms.add(value)
-                forms.add(json.dumps(value)[1:-1])
-        self._forms = sorted(forms, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for form in self._forms:
-            if form in text:
-                text = text.replace(form, "***")
-        return text
 
 
 def probe_target(spec: ProbeSpec) -> str:
@@ -164,10 +148,19 @@ class JournalWriter:
         self.run_id = run_id
         self.clock = clock
         self.redact = redact
-        out_dir.mkdir(parents=True, exist_ok=True)
         self.events_path = out_dir / "events.jsonl"
         self.journal_path = out_dir / "journal.json"
-        self._fh: IO[str] | None = open(self.events_path, "a", encoding="utf-8")  # noqa: SIM115
+        # Output never blocks undo: a write that fails is counted and reported once (`on_error`),
+        # and the run goes on; journal.json then goes to a fallback folder (`finish`).
+        self.write_errors = 0
+        self.first_write_error: str | None = None
+        self.on_error: Callable[[str], None] | None = None
+        self._fh: IO[str] | None = None
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.events_path, "a", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            self._write_failed(self.events_path, exc)
         self._seq = 0
         self._batch: list[list[JSON]] = []
         self._last_flush = time.monotonic()
@@ -204,8 +197,20 @@ class JournalWriter:
     def _write(self, record: dict[str, JSON]) -> None:
         if self._fh is None:
             return
-        self._fh.write(self.redact(json.dumps(record, separators=(",", ":"))) + "\n")
-        self._fh.flush()
+        try:
+            self._fh.write(self.redact(json.dumps(record, separators=(",", ":"))) + "\n")
+            self._fh.flush()
+        except OSError as exc:  # a full disk, a deleted --out: counted, never raised into an undo
+            self._write_failed(self.events_path, exc)
+
+    def _write_failed(self, path: Path, exc: OSError) -> None:
+        """Count a failed write; the first one is reported once (`on_error`)."""
+        self.write_errors += 1
+        if self.first_write_error is None:
+            self.first_write_error = f"cannot write {path}: {exc.strerror or exc}"
+            if self.on_error is not None:
+                with contextlib.suppress(Exception):
+                    self.on_error(self.first_write_error)
 
     def sample(self, s: Sample) -> None:
         """Record one sample (columns for journal.json; batched into a `samples` event)."""
@@ -242,8 +247,11 @@ class JournalWriter:
     def close(self) -> None:
         self.flush_samples()
         if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+            fh, self._fh = self._fh, None
+            try:
+                fh.close()
+            except OSError as exc:
+                self._write_failed(self.events_path, exc)
 
     # -- journal.json ------------------------------------------------------------------------
     def finish(
@@ -253,18 +261,34 @@ class JournalWriter:
         *,
         command: str,
         score_of: Callable[[dict[str, JSON]], JSON] | None = None,
-    ) -> tuple[Path, JSON]:
+        fallback: Sequence[Path] = (),
+    ) -> tuple[Path | None, JSON]:
         """Build the journal once, add its score (`score_of`, a pure function of the journal),
-        write journal.json atomically and redacted; returns its path and the score."""
+        write journal.json atomically and redacted; returns its path and the score.
+
+        When the output folder cannot take it (full, deleted, read-only), journal.json goes to
+        the first `fallback` folder that can (see `fallback_dirs`); the path is None when no
+        folder could."""
         self.close()
         doc = self.build(experiment, result, command=command)
         if score_of is not None:
             doc["score"] = score_of(doc)
         text = self.redact(json.dumps(doc, separators=(",", ":"), allow_nan=False))
-        tmp = self.journal_path.with_suffix(".json.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, self.journal_path)
-        return self.journal_path, doc["score"]
+        for folder in (self.out_dir, *fallback):
+            path = folder / "journal.json"
+            tmp = path.with_suffix(".json.tmp")
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                tmp.write_text(text, encoding="utf-8")
+                os.replace(tmp, path)
+            except OSError as exc:
+                self._write_failed(path, exc)
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                continue
+            self.journal_path = path
+            return path, doc["score"]
+        return None, doc["score"]
 
     def build(self, experiment: Experiment, result: RunResult, *, command: str) -> dict[str, JSON]:
         """The journal's wire shape, built in this one place."""
@@ -345,6 +369,7 @@ class JournalWriter:
                     "removed_at": iso(f.removed_at),
                     "undo": f.undo,
                     "error": f.error,
+                    "missing_s": None if f.missing_s is None else round(f.missing_s, 4),
                 }
                 for f in result.faults
             ],
@@ -366,6 +391,12 @@ class JournalWriter:
             "events": self.events,  # type: ignore[dict-item]
             "score": None,  # set by finish(score_of=...): a pure function of this journal
         }
+
+
+def fallback_dirs(state_dir: Path, run_id: str) -> list[Path]:
+    """Where journal.json goes when `--out` cannot take it: `<state folder>/journals/<run id>/`,
+    else `<system temp folder>/chaosrun-<run id>/` (docs/journal.md)."""
+    return [state_dir / "journals" / run_id, Path(tempfile.gettempdir()) / f"chaosrun-{run_id}"]
 
 
 def _stats_json(s: Stats) -> dict[str, JSON]:

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import PlanRefused
+from .errors import FaultFailed, InvalidInput, PlanRefused
 from .faults.base import UndoRecord
 
 __all__ = ["Ledger", "LedgerEntry", "Owner", "RunClaim", "pid_alive"]
@@ -195,6 +195,13 @@ class Ledger:
         self.entries_dir = self.root / "ledger"
         self.runs_dir = self.root / "runs"
 
+    def recover_command(self) -> str:
+        """The exact command that undoes what this ledger holds (its state folder spelled out:
+        a bare `chaosrun recover` reads the default folder and would find nothing)."""
+        import shlex
+
+        return f"chaosrun recover --state-dir {shlex.quote(str(self.root.absolute()))}"
+
     def _ensure(self) -> None:
         self.entries_dir.mkdir(parents=True, exist_ok=True)
         self.runs_dir.mkdir(parents=True, exist_ok=True)
@@ -211,7 +218,18 @@ class Ledger:
 
     # -- runs ---------------------------------------------------------------------------
     def claim(self, run_id: str, experiment: str, targets: tuple[str, ...]) -> None:
-        """Register this run and its targets, or refuse when another run or an entry holds one."""
+        """Register this run and its targets, or refuse when another run or an entry holds one.
+        A state folder that cannot be written refuses too (nothing could be undone from it)."""
+        try:
+            self._claim(run_id, experiment, targets)
+        except OSError as exc:
+            raise InvalidInput(
+                f"state folder {self.root}: cannot write the fault ledger there ({exc.strerror or exc}"
+                f"{': ' + str(exc.filename) if exc.filename else ''}); nothing was touched: free space or give "
+                "a writable --state-dir"
+            ) from exc
+
+    def _claim(self, run_id: str, experiment: str, targets: tuple[str, ...]) -> None:
         with self._locked():
             wanted = set(targets)
             for other in self.runs():
@@ -249,9 +267,16 @@ class Ledger:
                 ),
             )
 
-    def release(self, run_id: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
+    def release(self, run_id: str) -> str | None:
+        """Drop the run's claim; a write error is returned (as text), never raised: output never
+        blocks the rest of a run's ending. A claim left behind names a dead pid and is ignored."""
+        try:
             (self.runs_dir / f"{run_id}.json").unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            return f"cannot remove the run claim {self.runs_dir / (run_id + '.json')}: {exc.strerror or exc}"
+        return None
 
     def runs(self) -> list[RunClaim]:
         out = []
@@ -273,21 +298,37 @@ class Ledger:
 
     # -- entries ------------------------------------------------------------------------
     def add(self, entry: LedgerEntry) -> None:
-        """Write an entry durably. Call before applying the fault it describes."""
+        """Write an entry durably. Call before applying the fault it describes: when it cannot
+        be written (full or read-only state folder), FaultFailed, and the fault is not applied."""
         folder = self.entries_dir / entry.run_id
-        folder.mkdir(parents=True, exist_ok=True)
-        _fsync_dir(self.entries_dir)
-        _write_durably(folder / f"{entry.entry_id}.json", entry.to_json())
-
-    def remove(self, entry: LedgerEntry) -> None:
-        """Forget an entry after its successful undo."""
-        folder = self.entries_dir / entry.run_id
-        with contextlib.suppress(FileNotFoundError):
-            (folder / f"{entry.entry_id}.json").unlink()
-        with contextlib.suppress(OSError):
-            folder.rmdir()  # only when empty
-        if self.entries_dir.exists():
+        path = folder / f"{entry.entry_id}.json"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
             _fsync_dir(self.entries_dir)
+            _write_durably(path, entry.to_json())
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                path.with_suffix(".json.tmp").unlink()
+            raise FaultFailed(
+                f"ledger {path}: cannot write ({exc.strerror or exc}); {entry.description} was not applied: "
+                "free space in the state folder or make it writable"
+            ) from exc
+
+    def remove(self, entry: LedgerEntry) -> str | None:
+        """Forget an entry after its successful undo. A write error is returned (as text), never
+        raised: the fault is undone; the entry stays and `recover` undoes it again (idempotent)."""
+        folder = self.entries_dir / entry.run_id
+        path = folder / f"{entry.entry_id}.json"
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty
+            if self.entries_dir.exists():
+                _fsync_dir(self.entries_dir)
+        except OSError as exc:
+            return f"cannot remove ledger entry {path}: {exc.strerror or exc}"
+        return None
 
     def entries(self, run_id: str | None = None) -> list[LedgerEntry]:
         """Entries on disk, oldest first. A corrupt entry refuses (PlanRefused): something may be

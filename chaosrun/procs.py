@@ -21,9 +21,13 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from .secret import cut_head
+
 __all__ = ["Finished", "kill_all_children", "kill_group", "preexec_die_with_chaosrun", "run_argv"]
 
-_MAX_OUTPUT = 64 * 1024  # bytes kept per stream (the first ones); the rest is read and discarded
+_MAX_OUTPUT = 64 * 1024  # characters shown per stream (the first ones); the rest is read and discarded
+_KEEP = 2 * _MAX_OUTPUT  # bytes kept per stream before masking (so a secret at the cut is masked whole)
+_DRAIN_S = 1.0  # after the leader exited, how long output still arriving (a daemon's pipe) is read
 _TRUNCATED = "…[truncated]"
 _REAP_GRACE_S = 2.0  # after a SIGKILL, the longest wait for the child's exit and pipes' EOF
 _LIVE_GROUPS: set[int] = set()  # process groups of children still running (their leader's pid)
@@ -95,33 +99,45 @@ def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
 
 class _Collect(asyncio.SubprocessProtocol):
     """Reads every byte the child writes, so it never blocks on a full pipe; keeps the first
-    `_MAX_OUTPUT` bytes of each stream and drops the rest (the text is then marked with a
-    trailing `_TRUNCATED`).
+    `_KEEP` bytes of each stream (twice what is shown: a secret straddling the cut is still
+    whole when it is masked) and drops the rest. `text()` masks, then cuts at `_MAX_OUTPUT`
+    characters without splitting a mask, then marks a cut with a trailing `_TRUNCATED`.
 
-    `closed` resolves when the leader has exited *and* its pipes are closed (a background
-    descendant still holding stdout keeps the run going, as `asyncio`'s `Process.wait()` did).
+    `exited` resolves when the leader has exited; `closed` when it has exited *and* its pipes
+    are closed (a daemon it started may keep them open: see `run_argv`).
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, redact: Callable[[str], str] | None = None) -> None:
         self.kept: dict[int, bytearray] = {1: bytearray(), 2: bytearray()}
         self.truncated: dict[int, bool] = {1: False, 2: False}
         self.closed: asyncio.Future[None] = loop.create_future()
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.redact = redact
 
     def pipe_data_received(self, fd: int, data: bytes | bytearray) -> None:
         kept = self.kept.setdefault(fd, bytearray())
-        room = _MAX_OUTPUT - len(kept)
+        room = _KEEP - len(kept)
         if room > 0:
             kept += data[:room]
         if len(data) > room:
             self.truncated[fd] = True
 
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
+
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
         if not self.closed.done():
             self.closed.set_result(None)
 
     def text(self, fd: int) -> str:
         text = self.kept.get(fd, bytearray()).decode("utf-8", "replace")
-        return text + _TRUNCATED if self.truncated.get(fd) else text
+        if self.redact is not None:
+            text = self.redact(text)
+        cut = cut_head(text, _MAX_OUTPUT)
+        return cut + _TRUNCATED if self.truncated.get(fd) or len(cut) < len(text) else cut
 
 
 async def _settle(transport: asyncio.SubprocessTransport, proto: _Collect) -> None:
@@ -156,18 +172,21 @@ async def run_argv(
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
     separate_stderr: bool = False,
+    redact: Callable[[str], str] | None = None,
 ) -> Finished:
     """Run argv with a timeout; on timeout or cancellation the whole process group is killed and reaped.
 
-    The timeout covers the whole run once started: every byte of output read (to EOF on each
-    pipe) and the leader's exit. Each of stdout and stderr keeps its first `_MAX_OUTPUT` bytes
-    (see `_Collect`). Must run on the event loop's thread (see `_die_with`).
+    A command is judged by its own exit: the timeout covers the leader's run; once it exited,
+    output still arriving is read for `_DRAIN_S` at most (a daemon it started, `setsid -f` or
+    `--daemonize yes`, keeps the pipe open for ever and is not waited for). Each of stdout and
+    stderr keeps its first `_MAX_OUTPUT` characters, masked with `redact` before the cut (see
+    `_Collect`). Must run on the event loop's thread (see `_die_with`).
     """
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
     loop = asyncio.get_running_loop()
-    proto = _Collect(loop)
+    proto = _Collect(loop, redact)
     spawn = asyncio.ensure_future(
         loop.subprocess_exec(
             lambda: proto,
@@ -197,7 +216,10 @@ async def run_argv(
     _LIVE_GROUPS.add(pid)
     try:
         async with asyncio.timeout(timeout_s):
-            await asyncio.shield(proto.closed)
+            await asyncio.shield(proto.exited)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_DRAIN_S):
+                await asyncio.shield(proto.closed)
     except TimeoutError:
         kill_group(pid)
         await _settle(transport, proto)

@@ -38,19 +38,25 @@ class Progress:
         self._phase_len = 0.0
         self._phase_started = time.monotonic()
         self._line = ""
+        self.lost = False  # the stream failed once: nothing more is written to it
 
     def _write(self, text: str) -> None:
-        if self.live and self._line:
-            self.stream.write("\r\x1b[K")
-        self.stream.write(printable(text) + "\n")
-        if self.live and self._line:
-            self.stream.write(self._line)
-        self.stream.flush()
+        if self.lost:
+            return
+        try:
+            if self.live and self._line:
+                self.stream.write("\r\x1b[K")
+            self.stream.write(printable(text) + "\n")
+            if self.live and self._line:
+                self.stream.write(self._line)
+            self.stream.flush()
+        except (OSError, ValueError):  # a closed pipe, /dev/full: the terminal is gone, the run goes on
+            self.lost = True
 
     def phase(self, name: str, length_s: float) -> None:
         self._phase, self._phase_len, self._phase_started = name, length_s, time.monotonic()
         if self.live and self._line:  # the old phase's status line must not be drawn again under it
-            self.stream.write("\r\x1b[K")
+            self._raw("\r\x1b[K")
             self._line = ""
         self._write(f"== {name} phase ({length_s:g}s)")
 
@@ -117,11 +123,18 @@ class Progress:
             if self.live:
                 width = self._columns() - 1
                 self._line = printable(self.status(snapshot(), width))[:width]
-                self.stream.write("\r\x1b[K" + self._line)
-                self.stream.flush()
+                self._raw("\r\x1b[K" + self._line)
             else:
                 self._write(self.status(snapshot()))
         if self.live and self._line:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
+            self._raw("\r\x1b[K")
             self._line = ""
+
+    def _raw(self, text: str) -> None:
+        if self.lost:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            self.lost = True

@@ -68,9 +68,11 @@ async def recover(ledger: Ledger, *, include_live: bool = False, echo: Callable[
                 report.failed.append(f"{label}: {exc or type(exc).__name__}")
                 echo(f"FAILED: {label}: {exc or type(exc).__name__}")
                 continue
-            ledger.remove(entry)
+            problem = ledger.remove(entry)
             report.undone.append(label)
             echo(f"undone: {label}")
+            if problem is not None:  # undone on the target; the entry stays (a later recover undoes it again)
+                echo(f"warning: {problem}")
     return report
 
 

@@ -48,6 +48,7 @@ class FaultRecord:
     removed_at: float | None = None
     undo: Literal["ok", "failed", "not_applied", "pending"] = "not_applied"
     error: str | None = None
+    missing_s: float | None = None  # found no longer in place at this time (verified while it lasts)
 
 
 @dataclass(slots=True, kw_only=True)

@@ -11,6 +11,7 @@ The caller owns the event loop (cli.py calls asyncio once per command).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import secrets as secrets_module
 from collections.abc import Callable
@@ -21,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from . import __version__
-from .errors import ChaosrunError, InvalidInput
+from .errors import ChaosrunError, InvalidInput, os_error_text
 
 if TYPE_CHECKING:
+    from .journal import JournalWriter
     from .model import Experiment
     from .settings import Settings
 
@@ -75,12 +77,13 @@ async def run_experiment(
     """Plan, claim targets, run, write outputs; returns the exit code."""
     from .progress import printable
 
-    say = echo
-    echo = lambda text: say(printable(text))  # noqa: E731  (names from the experiment reach the terminal)
+    echo = _quiet(echo, printable)
+
     import aiohttp
 
     from .engine import Engine, RunOptions, new_run_id
     from .faults import FaultContext
+    from .journal import fallback_dirs
     from .ledger import Ledger
     from .plan import build_plan, format_plan
     from .progress import Progress
@@ -136,20 +139,28 @@ async def run_experiment(
                 stop_ticker.set()
                 await ticker
         finally:
-            ledger.release(run_id)
-    journal_path, score = engine.journal.finish(exp, result, command=command, score_of=_score)
-    if write_reports:
+            released = ledger.release(run_id)
+            if released is not None:
+                engine.journal.write_errors += 1
+                echo(f"warning: {released} (a claim of an ended run is ignored)")
+    journal_path, score = engine.journal.finish(
+        exp, result, command=command, score_of=_score, fallback=fallback_dirs(state_dir, run_id)
+    )
+    if write_reports and journal_path is not None:
         _write_reports(journal_path, state_dir)
     # a refusal by the preflight is input, not infrastructure: nothing was applied (exit 2)
     code = engine.refused.exit_code if engine.refused is not None else EXIT_CODES[result.status]
     echo(f"verdict: {result.status.upper().replace('_', ' ')} - {engine.journal.redact(result.reason)}")
-    if result.remaining:
-        echo("what may still be injected (run `chaosrun recover` once it is reachable):")
+    if result.remaining or result.status == "rollback_failed":
+        echo(f"what may still be injected (undo it with `{ledger.recover_command()}`):")
         for r in result.remaining:
             echo(f"  - {engine.journal.redact(r)}")
     value = score.get("value") if isinstance(score, dict) else None
     if isinstance(value, int | float):
         echo(f"resilience score: {value:.0f}/100")
+    code = _report_output(engine.journal, journal_path, out, code, echo)
+    if journal_path is None:
+        return code
     echo(f"journal: {journal_path}")
     if write_reports and (journal_path.parent / "report.html").exists():
         echo(f"report:  {journal_path.parent / 'report.html'}")
@@ -168,6 +179,30 @@ async def run_experiment(
     return code
 
 
+def _quiet(say: Callable[[str], None], printable: Callable[[str], str]) -> Callable[[str], None]:
+    """`say`, printable only (names from the experiment reach the terminal) and quiet when the
+    terminal is gone (a closed stdout, /dev/full): the run goes on."""
+
+    def echo(text: str) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            say(printable(text))
+
+    return echo
+
+
+def _report_output(journal: JournalWriter, path: Path | None, out: Path, code: int, echo: Callable[[str], None]) -> int:
+    """Say once what output could not be written and where the journal went instead. A run whose
+    journal.json could not be written anywhere is an error (exit 4) unless it is worse (5)."""
+    if journal.write_errors:
+        echo(f"warning: {journal.write_errors} output write(s) failed; first: {journal.first_write_error}")
+    if path is None:
+        echo(f"journal: NOT WRITTEN (--out {out} and every fallback folder failed; see the warnings above)")
+        return code if code == 5 else 4
+    if path.parent != out:
+        echo(f"journal: --out {out} could not take it; written to the fallback folder {path.parent}")
+    return code
+
+
 def _journal_failed_plan(
     exp: Experiment,
     exc: ChaosrunError,
@@ -182,7 +217,7 @@ def _journal_failed_plan(
     """A plan that failed on infrastructure (an API server unreachable or refusing, a target
     that cannot be listed) still leaves a journal, a report and a history row: scheduled game
     days are read afterwards, not watched. Nothing was applied; the error stands (exit 4)."""
-    from .journal import Clock, JournalWriter, Redactor
+    from .journal import Clock, JournalWriter, Redactor, fallback_dirs
     from .result import RunResult
 
     clock = Clock()
@@ -198,10 +233,10 @@ def _journal_failed_plan(
         duration_s=clock.t(),
         errors=[str(exc)],
     )
-    path, _ = journal.finish(exp, result, command=command, score_of=_score)
-    if write_reports:
+    path, _ = journal.finish(exp, result, command=command, score_of=_score, fallback=fallback_dirs(state_dir, run_id))
+    if write_reports and path is not None:
         _write_reports(path, state_dir)
-    echo(f"journal: {path}")
+    echo(f"journal: {path or 'NOT WRITTEN (no folder could take it)'}")
 
 
 def _score(journal: dict[str, Any]) -> Any:
@@ -213,7 +248,8 @@ def _score(journal: dict[str, Any]) -> Any:
     try:
         return score_wire(journal)
     except Exception as exc:  # a reporter problem never breaks a run
-        click.echo(f"warning: could not compute the resilience score: {exc}", err=True)
+        with contextlib.suppress(OSError, ValueError):
+            click.echo(f"warning: could not compute the resilience score: {exc}", err=True)
         return None
 
 
@@ -230,4 +266,6 @@ def _write_reports(journal_path: Path, state_dir: Path) -> None:
         record_run(db, journal, journal_path)
         write_reports(journal, journal_path.parent, history_db=db)
     except Exception as exc:  # a failing reporter is logged and the run's outcome stands
-        click.echo(f"warning: could not write the reports: {exc}", err=True)
+        text = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
+        with contextlib.suppress(OSError, ValueError):
+            click.echo(f"warning: could not write the reports: {text}", err=True)

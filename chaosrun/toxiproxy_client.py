@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType, TracebackType
@@ -302,7 +303,14 @@ class ToxiproxyClient:
                 url=self.base_url,
             ) from exc
         except aiohttp.ClientConnectorError as exc:
-            reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+            if isinstance(exc.os_error, socket.gaierror):  # errno -2 & co: os.strerror says "unknown error"
+                host = urlsplit(self.base_url).hostname or self.base_url
+                raise ToxiproxyUnreachable(
+                    f"toxiproxy {self.base_url}: cannot resolve host '{host}' ({exc.os_error.strerror or exc}) "
+                    f"for {method} {path}; check the server URL",
+                    url=self.base_url,
+                ) from exc
+            reason = os.strerror(exc.errno).lower() if exc.errno and exc.errno > 0 else str(exc)
             raise ToxiproxyUnreachable(
                 f"toxiproxy {self.base_url}: cannot connect ({reason}) for {method} {path}; {INSTALL_HINT}",
                 url=self.base_url,
@@ -334,11 +342,27 @@ class ToxiproxyClient:
         except ValueError:
             if text.lstrip().startswith("<"):
                 message = "(HTML page)"
-        hint = _HINTS.get(status, "is the listen address in use? see the toxiproxy-server log" if status >= 500 else "")
-        hint = hint.format(base=self.base_url)
+        if status >= 500:
+            listen = "/toxics" not in where and not where.split(": ", 1)[-1].startswith(("DELETE", "GET"))
+            fallback = ("is the listen address in use? " if listen else "") + "see the toxiproxy-server log"
+        else:
+            fallback = ""
+        hint = _HINTS.get(status, fallback).format(base=self.base_url)
+        if status == 404 and not _toxiproxy_error_body(text):
+            # Toxiproxy answers its 404s with {"error": ..., "status": 404}: this is another server
+            message = message or "(empty body)"
+            hint = f"this is not Toxiproxy's answer: is {self.base_url} the Toxiproxy API (port 8474 by default)?"
         cls = _ERRORS.get(status, ToxiproxyServerError if status >= 500 else ToxiproxyError)
         text_out = f"{where}: {status} {message or '(empty body)'}" + (f"; {hint}" if hint else "")
         return cls(text_out, url=self.base_url, status=status)
+
+
+def _toxiproxy_error_body(text: str) -> bool:
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(parsed, dict) and "error" in parsed
 
 
 def _parse_proxies(data: object) -> dict[str, Proxy]:

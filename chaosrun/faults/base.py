@@ -78,6 +78,13 @@ class Injection(ABC):
     async def apply(self, ctx: FaultContext) -> None:
         """Inject. Raise FaultFailed (or a ToxiproxyError) with a message naming the target."""
 
+    async def verify(self, ctx: FaultContext) -> bool | None:
+        """Read back whether this injection is still in place: True (it is), False (it is gone,
+        e.g. a restarted server or a reverted change), None (this back end cannot tell). The
+        engine asks about once a second during the fault phase and right before undo. Reads
+        only. Default: None (not verifiable)."""
+        return None
+
     def updates(self) -> Sequence[Update]:
         """Ramps: (seconds after apply, coroutine) pairs the engine runs on time. Default none."""
         return ()

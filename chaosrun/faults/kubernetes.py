@@ -207,6 +207,10 @@ class PodKillInjection(Injection):
             f"{p.label_selector}; {grace})"
         )
 
+    async def verify(self, ctx: FaultContext) -> bool | None:
+        """A pod kill acts once (the replacement pod is the recovery the probes observe): not verifiable."""
+        return None
+
     def undo_record(self) -> UndoRecord:
         p = self.params
         return {

@@ -353,6 +353,17 @@ class SignalInjection(Injection):
             record["already_stopped"] = bool(self.stopped_before)
         return record
 
+    async def verify(self, ctx: FaultContext) -> bool | None:
+        """STOP: the same process (pid + start time) is still stopped; resumed by someone else is
+        False. KILL and TERM act once (what follows is the system's recovery, which the probes
+        observe): not verifiable, None. A STOP target that is gone: None (nothing to tell)."""
+        if self.signal != "STOP" or self.stopped_before:
+            return None
+        info = read_process(self.process.pid)
+        if info is None or info.start_ticks != self.process.start_ticks:
+            return None
+        return _is_stopped(info)
+
     async def apply(self, ctx: FaultContext) -> None:
         decided = self.stopped_before  # fixed by undo_record() when the ledger entry was written
 

@@ -184,6 +184,7 @@ class FaultRecord:
     error: str | None = None
     setup: bool = False
     updates: tuple[str, ...] = ()
+    missing_s: float | None = None  # found no longer in place at this time (a gap in the fault window)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

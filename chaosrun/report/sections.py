@@ -98,6 +98,13 @@ def _timeline(journal: Journal, figures: Sequence[RegionFigure]) -> str:
         "fault windows; red line: guardrail trip; purple dotted line: rollback.</p>"
     )
     hint = '<p class="scroll-hint small muted">The charts are wide: scroll them sideways.</p>' if parts else ""
+    gone = [f for f in journal.faults if f.missing_s is not None]
+    if gone:  # the hypothesis was not tested under these faults for the whole fault phase
+        key += (
+            "<p><strong>Fault not in place:</strong> "
+            + "; ".join(f"{e(f.description)} was gone from {f.missing_s:.2f}s (found by its read-back)" for f in gone)
+            + ". The run cannot be held: it is inconclusive unless it deviated anyway.</p>"
+        )
     body = key + hint + ("".join(parts) or empty("No samples were recorded."))
     return section("timeline", "Timeline per region", body)
 
@@ -160,6 +167,8 @@ def _recovery(journal: Journal) -> str:
 
 
 def _undo(f: FaultRecord) -> str:
+    if f.missing_s is not None:  # verified while it lasted: it vanished before its undo
+        return badge("deviated", "⚠", f"not in place from {f.missing_s:.2f}s; already gone at undo")
     match f.undo:
         case "ok":
             return badge("held", "✓", "undone")

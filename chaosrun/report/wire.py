@@ -212,6 +212,7 @@ def _fault(w: _Wire, index: int) -> FaultRecord:
         error=w.opt_text("error"),
         setup=w.flag("setup") or False,
         updates=w.strs("updates"),
+        missing_s=w.num("missing_s"),
     )
 
 

@@ -22,6 +22,7 @@ from chaosrun.errors import PlanRefused, ToxiproxyUnreachable, ValidationFailed
 from chaosrun.faults import FaultContext, Injection, ParseContext, get_kind, get_undoer
 from chaosrun.faults.base import UndoRecord
 from chaosrun.faults.toxiproxy import (
+    ClaimInjection,
     DownInjection,
     ProxyInjection,
     ToxicInjection,
@@ -314,13 +315,16 @@ def test_down_refuses_connections_and_undo_re_enables(tp: Harness) -> None:
     listen = tp.listen("payments-eu")
     open_conn = connect(listen, timeout_s=5)
     injections = tp.resolve(tp.step("toxiproxy.down", "{proxy: payments-eu}", name="outage"))
-    assert tp.setup("toxiproxy.down", injections) == []  # created once per run
+    claims = tp.setup("toxiproxy.down", injections)  # the proxy is created once per run, claimed once
+    assert [type(i) for i in claims] == [ClaimInjection]
+    setup_records = tp.apply(claims) + setup_records  # undone last, newest first
     records = tp.apply(injections)
     marker = f"chaosrun-{RUN}-outage-down"
     assert records == [{"backend": "toxiproxy", "action": "enable", "url": tp.server.url,
                         "proxy": "payments-eu", "enabled": True, "toxics": [marker]}]  # fmt: skip
-    (toxic,) = observed(tp.server)["payments-eu"][3]  # the marker names the run on the disabled proxy
+    claim, toxic = observed(tp.server)["payments-eu"][3]  # the marker names the run on the disabled proxy
     assert toxic == (marker, "latency", "downstream", 0.0, [("jitter", 0), ("latency", 0)])  # never acts
+    assert claim == (f"chaosrun-{RUN}-claim", "latency", "downstream", 0.0, [("jitter", 0), ("latency", 0)])
     with open_conn, contextlib.suppress(ConnectionResetError):
         assert open_conn.recv(10) == b""  # existing connections are closed
     with pytest.raises(ConnectionRefusedError):
@@ -358,10 +362,11 @@ def test_down_restores_a_proxy_that_was_already_disabled(toxiproxy_clean: Toxipr
     before = state(toxiproxy_clean)
     tp = Harness(toxiproxy_clean, [declared("off", "127.0.0.1:9")])
     _, setups, records = tp.start("toxiproxy.down", "{region: eu-west}")
-    assert setups == [] and records[0]["enabled"] is False
+    assert [s["action"] for s in setups] == ["remove_toxics"] and records[0]["enabled"] is False  # the claim
     assert records[0]["toxics"] == []  # not disabled by us: no marker, so `stop` leaves it disabled
-    assert observed(toxiproxy_clean)["off"][3] == []
+    assert [t[0] for t in observed(toxiproxy_clean)["off"][3]] == [f"chaosrun-{RUN}-claim"]  # the claim only
     tp.undo(records)
+    tp.undo(setups)
     assert state(toxiproxy_clean) == before
 
 
@@ -446,9 +451,10 @@ def test_other_owners_are_never_touched(toxiproxy_clean: ToxiproxyProcess, echo_
     tp = Harness(toxiproxy_clean, [declared("payments-eu", echo_server.address),
                                    declared("search-eu", echo_server.address, region="us-east")])  # fmt: skip
     _, setups, records = tp.start("toxiproxy.latency", "{proxy: payments-eu, latency: 5ms, stream: both}")
-    assert setups == []  # the proxy existed: not ours to delete
+    assert [s["action"] for s in setups] == ["remove_toxics"]  # the claim; the proxy existed: not ours to delete
     removed = asyncio.run(remove_owned_toxics(toxiproxy_clean.url, None, RUN))
     assert sorted(removed) == [
+        f"payments-eu/chaosrun-{RUN}-claim",
         f"payments-eu/chaosrun-{RUN}-slow-payments-downstream",
         f"payments-eu/chaosrun-{RUN}-slow-payments-upstream",
     ]

@@ -91,23 +91,25 @@ def test_kill9_then_recover_leaves_toxiproxy_as_found(
     assert again.returncode == 0 and "nothing to recover" in again.stdout
 
 
-def test_toxiproxy_dying_mid_run_is_an_infrastructure_error(
+def test_toxiproxy_dying_mid_run_is_an_unconfirmed_undo_exit_5(
     toxiproxy_factory: Any, http_server: Any, tmp_path: Path
 ) -> None:
+    """An undo that could not be confirmed (the server is gone) may have left the fault: exit 5
+    with the exact recover command (issue 10), never 4 ("faults were rolled back")."""
     server: ToxiproxyProcess = toxiproxy_factory()
     trial = start_run(tmp_path, server, http_server.port, write_experiment(tmp_path, ("1s", "4s", "1s")))
     assert trial.wait_for_event("fault_applied", setup=False)
     server.kill()
     code, stdout, stderr = trial.wait()
-    assert code == 4, stdout + stderr
+    assert code == 5, stdout + stderr
     import json
 
     j = json.loads((trial.out / "journal.json").read_text())
-    assert j["status"] == "error"
+    assert j["status"] == "rollback_failed"
     assert server.url in j["reason"]
     assert j["remaining"], "the journal says what may be left"
     assert server.url in stdout + stderr
-    assert "chaosrun recover" in stdout + stderr
+    assert f"chaosrun recover --state-dir {trial.state}" in stdout + stderr
     assert "Traceback" not in stderr
 
 

@@ -9,24 +9,28 @@ without the ledger. Undo is idempotent: a 404 means already gone.
 
 `setup()` is the preflight: every server answers `/version`; declared proxies with
 listen+upstream that are missing are created (as setup injections, so undo deletes them);
-a target proxy that carries another run's toxics refuses the plan.
+a target proxy that carries another run's toxics refuses the plan, and every target proxy is
+claimed on the server (a marker toxic `chaosrun-<run id>-claim` that never acts), so a run from
+another state folder or host is refused before its baseline. `verify()` reads back whether a
+fault is still in place.
 
 Importing this package registers the eight kinds (`kinds`) and the `toxiproxy` undoer (`undo`):
     params.py      ToxicParams, DownParams, Ramp and their parsing from YAML
-    injections.py  ToxicInjection, DownInjection, ProxyInjection: apply and undo records
+    injections.py  ToxicInjection, DownInjection, ProxyInjection, ClaimInjection: apply, verify, undo records
     kinds.py       the FaultKind classes and setup() (the preflight)
     undo.py        toxic names and owners, undo_toxiproxy, remove_owned_toxics (emergency stop)
 """
 
 from __future__ import annotations
 
-from .injections import DownInjection, ProxyInjection, ToxicInjection
+from .injections import ClaimInjection, DownInjection, ProxyInjection, ToxicInjection
 from .kinds import TOXIC_KINDS, DownFault
 from .params import DownParams, Ramp, ToxicParams
 from .undo import owner_of, remove_owned_toxics, toxic_name, undo_toxiproxy
 
 __all__ = [
     "TOXIC_KINDS",
+    "ClaimInjection",
     "DownFault",
     "DownInjection",
     "DownParams",

@@ -1,4 +1,8 @@
-"""Toxiproxy injections: a toxic on one proxy and stream, a proxy disabled, a declared proxy created."""
+"""Toxiproxy injections: a toxic on one proxy and stream, a proxy disabled, a declared proxy
+created, and a run's claim on a proxy (a marker toxic that never acts).
+
+`verify()` reads back what each fault left on the server: its toxic on its proxy, a disabled
+proxy still disabled (a restarted server comes back from its -config without either)."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from ...errors import FaultFailed, ToxiproxyConflict
+from ...errors import FaultFailed, PlanRefused, ToxiproxyConflict, ToxiproxyNotFound
 from ...model import FaultStep
 from ...toxiproxy_client import Stream, ToxiproxyClient
 from ..base import FaultContext, Injection, UndoRecord, Update
@@ -92,6 +96,14 @@ class ToxicInjection(Injection):
                     ) from None
                 await client.update_toxic(self.proxy, self.toxic, attributes=attributes, toxicity=self.toxicity)
 
+    async def verify(self, ctx: FaultContext) -> bool | None:
+        async with _connect(ctx, self.url) as client:
+            try:
+                proxy = await client.get_proxy(self.proxy)
+            except ToxiproxyNotFound:
+                return False
+        return any(t.name == self.toxic for t in proxy.toxics)
+
     def updates(self) -> Sequence[Update]:
         return [(offset, self._ramp_action(value)) for offset, value in self.ramp]
 
@@ -153,6 +165,14 @@ class DownInjection(Injection):
                     )
             await client.update_proxy(self.proxy, enabled=False)
 
+    async def verify(self, ctx: FaultContext) -> bool | None:
+        async with _connect(ctx, self.url) as client:
+            try:
+                proxy = await client.get_proxy(self.proxy)
+            except ToxiproxyNotFound:
+                return False
+        return not proxy.enabled
+
 
 @dataclass(kw_only=True, eq=False)
 class ProxyInjection(Injection):
@@ -187,3 +207,55 @@ class ProxyInjection(Injection):
                     f"toxiproxy {self.url}: proxy '{self.proxy}' appeared between the preflight and its "
                     "creation; another tool manages it: remove it or drop listen/upstream from the experiment"
                 ) from exc
+
+
+@dataclass(kw_only=True, eq=False)
+class ClaimInjection(Injection):
+    """A run's claim on a proxy, held on the server itself: a toxic named `chaosrun-<run id>-claim`
+    (latency 0, toxicity 0: it never acts), placed by setup before the baseline and removed last.
+
+    A second run, from another state folder or another host, sees it and is refused before its
+    baseline. Apply places the claim, then reads the proxy back: another run's chaosrun toxic
+    there refuses this run (PlanRefused); two runs claiming at the same moment both see each
+    other and both refuse, never both proceed. `chaosrun stop` removes claims like any
+    chaosrun toxic; `recover` undoes them from the ledger (a `remove_toxics` record)."""
+
+    step: FaultStep
+    target: str
+    region: str | None
+    url: str
+    proxy: str
+    marker: str
+    run_id: str
+
+    def describe(self) -> str:
+        return f"claim proxy {self.proxy} for this run (marker toxic {self.marker}, never acts)"
+
+    def undo_record(self) -> UndoRecord:
+        return {
+            "backend": "toxiproxy",
+            "action": "remove_toxics",
+            "url": self.url,
+            "proxy": self.proxy,
+            "toxics": [self.marker],
+        }
+
+    async def apply(self, ctx: FaultContext) -> None:
+        from .undo import PREFIX, owner_of
+
+        async with _connect(ctx, self.url) as client:
+            with contextlib.suppress(ToxiproxyConflict):  # our own claim: an earlier apply got through
+                await client.create_toxic(
+                    self.proxy, type="latency", name=self.marker, toxicity=0.0, attributes={"latency": 0}
+                )
+            proxy = await client.get_proxy(self.proxy)
+        mine = f"{PREFIX}{self.run_id}-"
+        foreign = sorted(t.name for t in proxy.toxics if t.name.startswith(PREFIX) and not t.name.startswith(mine))
+        if foreign:
+            runs = sorted({owner_of(n) or n for n in foreign})
+            raise PlanRefused(
+                f"toxiproxy {self.url}: proxy '{self.proxy}' is claimed by another chaosrun run "
+                f"({', '.join(runs)}; toxics {', '.join(foreign)}); it is still going (from another state folder "
+                f"or host) or was not undone: wait for it, or run `chaosrun stop --toxiproxy {self.url}` "
+                "where it runs, then retry"
+            )

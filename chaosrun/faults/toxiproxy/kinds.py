@@ -2,7 +2,9 @@
 
 `setup()` is the preflight: every server answers `/version`; declared proxies with
 listen+upstream that are missing are created (as setup injections, so undo deletes them);
-a target proxy that carries another run's toxics refuses the plan. `down` records the
+a target proxy that carries another run's toxics refuses the plan; each target proxy is
+claimed on the server (`ClaimInjection`, a marker toxic that never acts), so a run from another
+state folder or host is refused before its baseline. `down` records the
 proxy's previous `enabled` value here, so undo restores it.
 """
 
@@ -13,13 +15,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from ...errors import FaultFailed, PlanRefused
-from ...model import Experiment, FaultParams, FaultStep, ToxiproxyProxy
+from ...model import Experiment, FaultParams, FaultStep, Location, ToxiproxyProxy
 from ...toxiproxy_client import Proxy, server_key
 from .. import fault
 from ..base import FaultContext, FaultKind, Injection, ParseContext
-from .injections import DownInjection, ProxyInjection, ToxicInjection, _connect
+from .injections import ClaimInjection, DownInjection, ProxyInjection, ToxicInjection, _connect
 from .params import _ATTRS, DownParams, ToxicParams, _keys, _parse_target, _parse_toxic
-from .undo import DOWN_MARKER, PREFIX, _is_mine, _same_address, owner_of, toxic_name
+from .undo import DOWN_MARKER, PREFIX, _is_mine, _same_address, claim_name, owner_of, toxic_name
 
 if TYPE_CHECKING:
     from ...node import Node
@@ -158,6 +160,7 @@ class _SetupState:
     checked: set[str] = field(default_factory=set)
     declared_done: bool = False
     creating: set[tuple[str, str]] = field(default_factory=set)
+    claimed: set[tuple[str, str]] = field(default_factory=set)
 
 
 async def _setup(injections: Sequence[Injection], ctx: FaultContext) -> list[Injection]:
@@ -207,6 +210,9 @@ async def _setup(injections: Sequence[Injection], ctx: FaultContext) -> list[Inj
                 f"({', '.join(runs)}): {', '.join(foreign)}; that run is still going or was not undone: "
                 f"run `chaosrun recover` for it (or `chaosrun stop --toxiproxy {url}`), then retry"
             )
+        if (url, name) not in state.claimed:  # the claim lives on the server: other state folders see it
+            state.claimed.add((url, name))
+            out.append(_claim_injection(experiment, url, name, ctx.run_id))
     for inj in injections:
         if isinstance(inj, DownInjection) and (have := live.get(inj.url, {}).get(inj.proxy)) is not None:
             inj.previous_enabled = have.enabled
@@ -224,6 +230,22 @@ def _targeted(experiment: Experiment) -> set[tuple[str, str]]:
             for proxy in _targets(experiment, step.params.proxy, step.params.region):
                 out.add((_server_url(experiment, proxy.server), proxy.name))
     return out
+
+
+def _claim_injection(experiment: Experiment, url: str, proxy: str, run_id: str) -> ClaimInjection:
+    region = next((p.region for p in experiment.toxiproxy_proxies if p.name == proxy), None)
+    declared = next((p for p in experiment.toxiproxy_proxies if p.name == proxy), None)
+    location = declared.location if declared is not None else Location(file=experiment.source, line=0, column=0)
+    step = FaultStep(kind="toxiproxy.claim", name=f"claim-{proxy}", params=FaultParams(), location=location)
+    return ClaimInjection(
+        step=step,
+        target=_target(url, proxy),
+        region=region,
+        url=url,
+        proxy=proxy,
+        marker=claim_name(run_id),
+        run_id=run_id,
+    )
 
 
 def _proxy_injection(declared: ToxiproxyProxy, url: str) -> ProxyInjection:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 PREFIX = "chaosrun-"
 DOWN_MARKER = "down"  # `chaosrun-<run id>-<step>-down` marks a proxy a run disabled (toxics end in `stream`)
+CLAIM_MARKER = "claim"  # `chaosrun-<run id>-claim`: a run's claim on a proxy, placed before its baseline
 _OWNER = re.compile(r"^chaosrun-([^-]+-[^-]+)-.+$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -29,6 +30,11 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 def toxic_name(run_id: str, step: str, stream: str) -> str:
     """`chaosrun-<run id>-<step>-<stream>`; characters a URL path would mangle become `_`."""
     return f"{PREFIX}{run_id}-{_UNSAFE.sub('_', step)}-{stream}"
+
+
+def claim_name(run_id: str) -> str:
+    """`chaosrun-<run id>-claim`: the marker toxic by which a run claims a proxy (never acts)."""
+    return f"{PREFIX}{run_id}-{CLAIM_MARKER}"
 
 
 def owner_of(name: str) -> str | None:
