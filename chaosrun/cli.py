@@ -135,6 +135,12 @@ def schema() -> None:
 @click.option("--no-report", is_flag=True, help="Write only the journal (no HTML, JUnit or summary).")
 @click.option("--settings", "settings_file", type=click.Path(dir_okay=False), help=SETTINGS_HELP)
 @click.option(
+    "--seed",
+    type=click.IntRange(0),
+    help="Seed of the random choice of targets (process.kill count/percent); printed by every run and "
+    "--dry-run: the same seed picks the same processes.",
+)
+@click.option(
     "--precise-timing",
     is_flag=True,
     help="Spin up to 1 ms before each sample: p99 client overhead under 1 ms at 1,000 samples/s, for about "
@@ -149,6 +155,7 @@ def run(
     min_score: int | None,
     no_report: bool,
     settings_file: str | None,
+    seed: int | None,
     precise_timing: bool,
 ) -> None:
     """Run an experiment: baseline, fault, recovery; Ctrl-C rolls back."""
@@ -171,6 +178,7 @@ def run(
                 min_score=min_score,
                 write_reports=not no_report,
                 command=shlex.join(["chaosrun", *sys.argv[1:]]),
+                seed=seed,
             )
         )
     except ChaosrunError as exc:

@@ -71,6 +71,7 @@ async def run_experiment(
     write_reports: bool = True,
     command: str = "",
     echo: Callable[[str], None] = lambda s: click.echo(s),
+    seed: int | None = None,
 ) -> int:
     """Plan, claim targets, run, write outputs; returns the exit code."""
     from .progress import printable
@@ -100,7 +101,8 @@ async def run_experiment(
     ) as http:
         if settings is not None:  # fault kinds read ctx.experiment.caps: they must see the site's caps too
             exp = dataclasses.replace(exp, caps=stricter(exp.caps, settings.caps))
-        ctx = FaultContext(run_id=run_id, experiment=exp, http=http)
+        seed = secrets_module.randbelow(1_000_000) if seed is None else seed
+        ctx = FaultContext(run_id=run_id, experiment=exp, http=http, seed=seed)
         out = out_dir or default_out_dir(exp, out_root or Path("reports"), run_id)
         try:
             plan = await build_plan(exp, ctx, exp.caps)
@@ -111,6 +113,7 @@ async def run_experiment(
             raise
         if dry_run:
             echo(format_plan(plan))
+            echo(f"Seed: {seed} (a run with --seed {seed} picks the same targets)")
             echo("dry run: nothing was touched")
             return 0
         prepare_out_dir(out, echo)
@@ -124,7 +127,7 @@ async def run_experiment(
                 secrets=secrets,
                 options=RunOptions(out_dir=out, ledger=ledger, command=command, progress=progress, spin_s=spin_s),
             )
-            echo(f"chaosrun {__version__}: {exp.title} (run {run_id})")
+            echo(f"chaosrun {__version__}: {exp.title} (run {run_id}, seed {seed})")
             stop_ticker = asyncio.Event()
             ticker = asyncio.create_task(progress.run(engine.live_snapshot, stop_ticker))
             try:

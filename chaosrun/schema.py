@@ -188,6 +188,27 @@ def _fault_entries() -> Schema:
         "name": _string("Step name (default '<kind>#<index>')."),
         "start": _duration("Offset inside the fault phase (default 0s)."),
         "duration": _duration("How long (default: until the fault phase ends)."),
+        "restart": _object(
+            "The step's own undo, run when the step ends, before recovery is measured (docs/experiment.md).",
+            L.RESTART_KEYS,
+            {
+                "command": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "minItems": 1,
+                    "description": "Argument list, no shell; it must return: judged by its exit code.",
+                },
+                "timeout": _duration("For the command and the ready check together (default 30s)."),
+                "ready": _object(
+                    "Polled after the command exited 0.",
+                    L.READY_KEYS,
+                    {
+                        "tcp": _string("HOST:PORT that must accept a connection."),
+                        "http": _string("URL that must answer below 400."),
+                    },
+                ),
+            },
+        ),
     }
     entries = []
     for name in known_kinds():

@@ -54,6 +54,7 @@ class FaultContext:
     http: aiohttp.ClientSession | None = None  # the run's shared session (None for dry runs)
     log: Callable[[str], None] = print
     cache: dict[str, object] = field(default_factory=dict)  # per-backend clients, by key
+    seed: int = 0  # the run's seed: random choices of targets are drawn from it (`--seed`)
 
 
 Update: TypeAlias = tuple[float, Callable[[FaultContext], Awaitable[None]]]  # (offset after apply, action)
@@ -77,6 +78,14 @@ class Injection(ABC):
     @abstractmethod
     async def apply(self, ctx: FaultContext) -> None:
         """Inject. Raise FaultFailed (or a ToxiproxyError) with a message naming the target."""
+
+    def applied_words(self) -> str:
+        """The terminal's line once applied."""
+        return f"injected {self.describe()}"
+
+    def undone_words(self) -> str:
+        """The terminal's line once undone (a kill, which cannot be undone, says so)."""
+        return f"removed {self.describe()}"
 
     def updates(self) -> Sequence[Update]:
         """Ramps: (seconds after apply, coroutine) pairs the engine runs on time. Default none."""
