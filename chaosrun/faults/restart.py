@@ -68,7 +68,7 @@ class RestartInjection(Injection):
         return f"armed {self.describe()}"
 
     def undone_words(self) -> str:
-        return f"restart for step {self.step.name!r} done"
+        return f"restart for step {self.step.name!r} finished: recovery is measured from here"
 
     def undo_record(self) -> UndoRecord:
         return {
