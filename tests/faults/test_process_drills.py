@@ -5,6 +5,7 @@ daemonizing restart whose readiness `recover_within` is measured from."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -90,10 +91,8 @@ class Listeners:
     def close(self) -> None:
         for f in self.pidfiles:
             if f.exists():
-                try:
+                with contextlib.suppress(ProcessLookupError, ValueError):
                     os.kill(int(f.read_text()), signal.SIGKILL)
-                except (ProcessLookupError, ValueError):
-                    pass
         for proc in self.procs:
             if proc.poll() is None:
                 proc.kill()
