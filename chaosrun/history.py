@@ -6,6 +6,7 @@ warn on stderr and go on (returning False / an empty list). Nothing here raises 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 import sys
@@ -46,10 +47,11 @@ CREATE TABLE IF NOT EXISTS regions (
     success_ratio REAL,
     p95_ms        REAL,
     recovery_s    REAL,
+    score         INTEGER,
     PRIMARY KEY (run_id, region)
 );
-PRAGMA user_version = 1;
 """
+_MIGRATIONS = ("ALTER TABLE regions ADD COLUMN score INTEGER",)  # user_version 1 -> 2
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +66,7 @@ class RunSummary:
     duration_s: float | None
     journal_path: str
     regions: tuple[RegionFigure, ...]
+    region_scores: tuple[tuple[str, int | None], ...] = ()
 
 
 def default_db_path() -> Path:
@@ -83,22 +86,26 @@ def record_run(db_path: Path | str, journal: Journal, journal_path: Path | str) 
     db_path = Path(db_path)
     exp = journal.experiment
     run_id = journal.run_id or f"journal:{Path(journal_path).resolve()}"
+    score = score_journal(journal)
+    by_region = {r.region: r.value for r in score.regions}
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
         with closing(sqlite3.connect(db_path, timeout=5.0)) as db, db:
             db.executescript(_SCHEMA)
+            _migrate(db)
             db.execute("PRAGMA foreign_keys = ON")
             db.execute(
                 "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, exp.title, _slug(exp.title), exp.source, journal.started_at, journal.status,
-                 score_journal(journal).value, journal.duration_s, str(journal_path),
+                 score.value, journal.duration_s, str(journal_path),
                  datetime.now(UTC).isoformat(timespec="seconds")),
             )  # fmt: skip
             db.execute("DELETE FROM regions WHERE run_id = ?", (run_id,))
             db.executemany(
-                "INSERT INTO regions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, i, f.region, f.verdict, f.samples, f.success_ratio, f.p95_ms, f.recovery_s)
-                 for i, f in enumerate(region_figures(journal))],
+                "INSERT INTO regions (run_id, position, region, verdict, samples, success_ratio, p95_ms, recovery_s, "
+                "score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, i, f.region, f.verdict, f.samples, f.success_ratio, f.p95_ms, f.recovery_s,
+                  by_region.get(f.region)) for i, f in enumerate(region_figures(journal))],
             )  # fmt: skip
     except (sqlite3.Error, OSError) as exc:
         _warn(db_path, "record the run", exc)
@@ -126,12 +133,15 @@ def list_runs(db_path: Path | str, experiment: str | None = None, limit: int = 5
                 args,
             ).fetchall()
             regions: dict[str, list[RegionFigure]] = {}
+            scores: dict[str, list[tuple[str, int | None]]] = {}
             marks = ",".join("?" * len(runs))
+            has_score = any(c[1] == "score" for c in db.execute("PRAGMA table_info(regions)"))
             for row in db.execute(
-                "SELECT run_id, region, verdict, samples, success_ratio, p95_ms, recovery_s FROM regions "
-                f"WHERE run_id IN ({marks}) ORDER BY run_id, position",
+                "SELECT run_id, region, verdict, samples, success_ratio, p95_ms, recovery_s, "
+                f"{'score' if has_score else 'NULL'} FROM regions WHERE run_id IN ({marks}) ORDER BY run_id, position",
                 [r[0] for r in runs],
             ):
+                scores.setdefault(row[0], []).append((row[1], row[7]))
                 regions.setdefault(row[0], []).append(
                     RegionFigure(region=row[1], verdict=row[2], samples=row[3], success_ratio=row[4],
                                  p95_ms=row[5], recovery_s=row[6])
@@ -141,22 +151,36 @@ def list_runs(db_path: Path | str, experiment: str | None = None, limit: int = 5
         return []
     return [
         RunSummary(run_id=r[0], experiment=r[1], started_at=r[2], status=r[3], score=r[4], duration_s=r[5],
-                   journal_path=r[6], regions=tuple(regions.get(r[0], ())))
+                   journal_path=r[6], regions=tuple(regions.get(r[0], ())),
+                   region_scores=tuple(scores.get(r[0], ())))
         for r in runs
     ]  # fmt: skip
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring an older database to the current schema (columns added, nothing dropped)."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version == 0:  # a new database: _SCHEMA made it current
+        db.execute(f"PRAGMA user_version = {len(_MIGRATIONS) + 1}")
+        return
+    for statement in _MIGRATIONS[version - 1 :]:
+        with contextlib.suppress(sqlite3.OperationalError):  # e.g. the column exists already
+            db.execute(statement)
+    db.execute(f"PRAGMA user_version = {len(_MIGRATIONS) + 1}")
 
 
 def format_history(runs: Sequence[RunSummary]) -> str:
     """A plain-text table of runs for `chaosrun history`."""
     if not runs:
         return "No runs recorded yet."
-    header = ("WHEN", "EXPERIMENT", "VERDICT", "SCORE", "DURATION", "P95 PER REGION", "JOURNAL")
+    header = ("WHEN", "EXPERIMENT", "VERDICT", "SCORE", "SCORE PER REGION", "DURATION", "P95 PER REGION", "JOURNAL")
     rows = [header]
     for r in runs:
         icon, words, _ = fmt.STATUS_TEXT.get(r.status, ("?", r.status, ""))
         regions = ", ".join(f"{x.region} {fmt.ms(x.p95_ms)}" for x in r.regions) or "–"
-        rows.append((fmt.when(r.started_at), r.experiment, f"{icon} {words}", str(r.score), fmt.duration(r.duration_s),
-                     regions, r.journal_path))  # fmt: skip
+        per_region = ", ".join(f"{name} {'–' if v is None else v}" for name, v in r.region_scores) or "–"
+        rows.append((fmt.when(r.started_at), r.experiment, f"{icon} {words}", str(r.score), per_region,
+                     fmt.duration(r.duration_s), regions, r.journal_path))  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1] for row in rows

@@ -100,6 +100,25 @@ def evaluate(tol: Tolerance, stats: Stats, baseline: Stats | None) -> list[str]:
     return reasons
 
 
+def resolved_limits(tol: Tolerance, baseline: Stats | None) -> tuple[tuple[str, float], ...]:
+    """The tolerance's limits as numbers (relative ones resolved against the baseline), for the
+    score: ("success_ratio", lowest ratio allowed) and ("p95_ms", highest latency allowed), ..."""
+    out: list[tuple[str, float]] = []
+    ratio = tol.success_ratio
+    if ratio is None:
+        out.append(("success_ratio", 1.0))
+    elif ratio.op in (">=", ">") and ratio.value is not None:
+        out.append(("success_ratio", ratio.value))
+    for name, bound in tol.latency_bounds():
+        if bound.op not in ("<", "<="):
+            continue
+        base = baseline.latency(name) if baseline is not None else None
+        limit = bound.limit(None if base is None or math.isnan(base) else base)
+        if limit is not None:
+            out.append((f"{name}_ms", limit * 1000))
+    return tuple(out)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PhaseVerdict:
     probe: str
@@ -110,6 +129,7 @@ class PhaseVerdict:
     stats: Stats
     tolerance: str
     reasons: tuple[str, ...]
+    limits: tuple[tuple[str, float], ...] = ()  # resolved_limits(): what the score measures against
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -277,6 +297,7 @@ class SeriesAccumulator:
                     stats=stats,
                     tolerance="not judged" if tol is None else tol.describe(),
                     reasons=() if tol is None else tuple(reasons),
+                    limits=() if tol is None else resolved_limits(tol, baseline if phase != "baseline" else None),
                 )
             )
         return out, recovery

@@ -146,6 +146,7 @@ class Verdict:
     mean_ms: float | None = None
     tolerance: str = ""
     reasons: tuple[str, ...] = ()
+    limits: tuple[tuple[str, float], ...] = ()  # the tolerance as numbers: success_ratio, p95_ms, ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -47,14 +47,14 @@ def render_summary(journal: Journal) -> str:
     icon, words, meaning = fmt.STATUS_TEXT[journal.status]
     score = score_journal(journal)
     exp = journal.experiment
-    parts = ", ".join(
-        f"{p.name.replace('_', ' ')} {'n/a' if p.credit is None else f'{p.credit * 100:.0f}%'}" for p in score.parts
-    )
+    parts = ", ".join(f"{r.region} {'not judged' if r.value is None else r.value}" for r in score.regions)
     out = [
         f"# {icon} {words}: {_md(exp.title)}",
         "",
-        f"**Resilience score: {score.value} / 100** ({parts}{'; ' + score.cap_reason if score.cap_reason else ''})",
+        f"**Resilience score: {score.value} / 100** (the worst region's; per region: {_md(parts) or 'none judged'}"
+        f"{'; ' + _md(score.cap_reason) if score.cap_reason else ''})",
         "",
+        *([f"Worst: {_md(w.worst.detail)}", ""] if (w := score.worst_region) is not None and w.worst else []),
         f"{_md(journal.reason or meaning)}",
         "",
         f"Run {_md(journal.run_id or '?')} · started {fmt.when(journal.started_at)}"

@@ -189,6 +189,7 @@ def _verdict(w: _Wire) -> Verdict:
         mean_ms=w.num("mean_ms"),
         tolerance=w.text("tolerance"),
         reasons=w.strs("reasons"),
+        limits=tuple((k, v) for k in sorted(w.obj("limits")._d) if (v := w.obj("limits").num(k)) is not None),
     )
 
 

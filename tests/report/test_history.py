@@ -29,7 +29,9 @@ def test_record_and_list_runs_newest_first_with_region_figures(tmp_path: Path) -
 
     runs = list_runs(db, "Payments survive a slow EU database")
     assert [r.status for r in runs] == ["held", "deviated", "held"]
-    assert runs[0].started_at.startswith("2026-11-23") and runs[0].score == 100
+    # eu-west recovered in 1.4s of its 10s objective: 0.5 x 1.4 / 10 = 7% of it consumed, so 93
+    assert runs[0].started_at.startswith("2026-11-23") and runs[0].score == 93
+    assert runs[0].region_scores == (("us-east", 100), ("eu-west", 93))
     assert runs[1].score < 100
     eu = next(f for f in runs[1].regions if f.region == "eu-west")
     assert eu.verdict == "deviated" and eu.p95_ms is not None and eu.p95_ms > 300 and eu.recovery_s == 14.0
