@@ -57,10 +57,12 @@ class Stats:
 
 
 def compute_stats(oks: list[bool] | array[int], latencies: list[float] | array[float]) -> Stats:
-    """Statistics of a set of samples: latency over the samples that measured one."""
+    """Statistics of a set of samples (`oks` and `latencies` aligned): latency over the successful
+    samples that measured one; failures count in the success ratio only (a timeout's latency is
+    the timeout, not the service's)."""
     n = len(oks)
     failures = n - sum(1 for ok in oks if ok)
-    lat = sorted(x for x in latencies if x == x)  # NaN: no latency measured
+    lat = sorted(x for ok, x in zip(oks, latencies, strict=False) if ok and x == x)  # NaN: not measured
     return Stats(
         samples=n,
         failures=failures,
@@ -154,7 +156,7 @@ class _Window:
             self.items.popleft()
 
     def stats(self) -> Stats:
-        return compute_stats([ok for _, ok, _ in self.items], [lat for _, _, lat in self.items if lat == lat])
+        return compute_stats([ok for _, ok, _ in self.items], [lat for _, _, lat in self.items])
 
     def span_s(self) -> float:
         return self.items[-1][0] - self.items[0][0] if self.items else 0.0

@@ -121,8 +121,14 @@ def _results(rows: Sequence[ProbeRow]) -> str:
             f"<!--row:{cls}-->{e(r.probe)}", e(r.region), e(r.phase), f"{s.samples:,}", fmt.ratio(s.success_ratio),
             fmt.ms(s.p50_ms), fmt.ms(s.p95_ms), fmt.ms(s.p99_ms), fmt.ms(s.max_ms), e(r.tolerance or "–"), verdict,
         ])  # fmt: skip
-    headers = ["Probe", "Region", "Phase", "Samples", "Success", "p50", "p95", "p99", "Max", "Tolerance", "Verdict"]
-    body = table("Probe × region × phase", headers, out, cls="results") if out else empty("No probe results.")
+    headers = ["Probe", "Region", "Phase", "Samples", "Success", "p50 (ok)", "p95 (ok)", "p99 (ok)", "Max (ok)",
+               "Tolerance", "Verdict"]  # fmt: skip
+    body = (
+        table("Probe × region × phase", headers, out, cls="results")
+        + '<p class="muted small">Latency columns (ok) count successful samples only; failures are in Success.</p>'
+        if out
+        else empty("No probe results.")
+    )
     return section("results", "Results per probe, region and phase", body)
 
 

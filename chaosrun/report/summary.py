@@ -72,12 +72,14 @@ def render_summary(journal: Journal) -> str:
             continue
         out += [f"## {_md(region)}", ""]
         out += _table(
-            ["Probe", "Phase", "Samples", "Success", "p95", "p99", "Verdict"],
+            ["Probe", "Phase", "Samples", "Success", "p95 (ok)", "p99 (ok)", "Verdict"],
             [[_md(r.probe), _md(r.phase), f"{r.stats.samples:,}", fmt.ratio(r.stats.success_ratio),
               fmt.ms(r.stats.p95_ms),
               fmt.ms(r.stats.p99_ms), verdict_word(r.judged, r.held) + ("".join(f"; {_md(x)}" for x in r.reasons))]
              for r in mine],
         )  # fmt: skip
+    if rows:
+        out += ["Latency (ok): over successful samples only; failed samples count in Success.", ""]
     if journal.recovery:
         out += ["## Recovery", ""]
         out += _table(
