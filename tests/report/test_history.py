@@ -102,3 +102,30 @@ def test_default_state_dir(env: dict[str, str], expected: str, monkeypatch: pyte
         monkeypatch.setenv(name, value)
     assert default_state_dir() == Path(expected).expanduser()
     assert default_db_path() == Path(expected).expanduser() / "history.sqlite"
+
+
+def test_history_shows_judged_probes_only_per_probe(tmp_path: Path) -> None:
+    """A diagnostic probe (not judged) never mixes into the figures: one p95 per judged probe."""
+    from dataclasses import replace
+
+    journal = _journal("held", 1)
+    journal = replace(journal, verdicts=tuple(
+        replace(v, judged=False, held=None) if v.probe == "catalog" else v for v in journal.verdicts
+    ))  # fmt: skip
+    db = tmp_path / "history.sqlite"
+    assert record_run(db, journal, tmp_path / "r1" / "journal.json")
+    (run,) = list_runs(db)
+    assert {(p.probe, p.region) for p in run.probes} == {("checkout", "us-east"), ("checkout", "eu-west")}
+    text = format_history([run])
+    assert "P95 PER JUDGED PROBE (OK SAMPLES)" in text and "checkout@us-east" in text and "catalog@" not in text
+
+
+def test_a_replaced_journal_is_not_pointed_at(tmp_path: Path) -> None:
+    """Two runs written to the same --out folder: the older row no longer names the journal."""
+    db = tmp_path / "history.sqlite"
+    path = tmp_path / "out" / "journal.json"
+    first, second = _journal("held", 1), _journal("deviated", 2)
+    assert record_run(db, first, path) and record_run(db, second, path)
+    rows = {r.run_id: r.journal_path for r in list_runs(db)}
+    assert rows[second.run_id] == str(path)
+    assert rows[first.run_id] == f"(replaced by run {second.run_id})"
