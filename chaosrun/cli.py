@@ -392,7 +392,14 @@ def history(experiment: str | None, state_dir: str | None, limit: int) -> None:
     click.echo(format_history(list_runs(_state_dir(state_dir) / "history.sqlite", experiment, limit=limit)))
 
 
-@cli.command(epilog=EXIT_HELP)
+RECOVER_HELP = """\b
+Exit codes:
+  0  every entry was undone (or there was nothing to undo)
+  5  an undo failed: something may still be injected (the message says what)
+"""
+
+
+@cli.command(epilog=RECOVER_HELP)
 @click.option("--state-dir", type=click.Path(file_okay=False), help="Ledger folder (default XDG state dir).")
 @click.option("--include-live", is_flag=True, help="Also undo entries of runs that are still alive.")
 def recover(state_dir: str | None, include_live: bool) -> None:
@@ -405,7 +412,11 @@ def recover(state_dir: str | None, include_live: bool) -> None:
     sys.exit(5 if report.failed else 0)
 
 
-@cli.command(epilog=EXIT_HELP)
+@cli.command(
+    epilog=RECOVER_HELP.replace(
+        "every entry was undone (or there was nothing to undo)", "every chaosrun fault found was removed"
+    )
+)
 @click.option("--state-dir", type=click.Path(file_okay=False), help="Ledger folder (default XDG state dir).")
 @click.option(
     "--toxiproxy",

@@ -101,7 +101,10 @@ async def run_experiment(
     ) as http:
         if settings is not None:  # fault kinds read ctx.experiment.caps: they must see the site's caps too
             exp = dataclasses.replace(exp, caps=stricter(exp.caps, settings.caps))
-        seed = secrets_module.randbelow(1_000_000) if seed is None else seed
+        if seed is None:
+            seed = secrets_module.randbelow(1_000_000)
+            if command.startswith("chaosrun run "):
+                command += f" --seed {seed}"  # the journal's command re-runs with the same targets
         ctx = FaultContext(run_id=run_id, experiment=exp, http=http, seed=seed)
         out = out_dir or default_out_dir(exp, out_root or Path("reports"), run_id)
         try:
@@ -142,7 +145,10 @@ async def run_experiment(
         _write_reports(journal_path, state_dir)
     # a refusal by the preflight is input, not infrastructure: nothing was applied (exit 2)
     code = engine.refused.exit_code if engine.refused is not None else EXIT_CODES[result.status]
-    echo(f"verdict: {result.status.upper().replace('_', ' ')} - {engine.journal.redact(result.reason)}")
+    if engine.refused is not None:  # input, not infrastructure: nothing was applied (exit 2)
+        echo(f"refused before anything was injected: {engine.journal.redact(str(engine.refused))}")
+    else:
+        echo(f"verdict: {result.status.upper().replace('_', ' ')} - {engine.journal.redact(result.reason)}")
     if result.remaining:
         echo("what may still be injected (run `chaosrun recover` once it is reachable):")
         for r in result.remaining:

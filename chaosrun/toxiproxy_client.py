@@ -49,7 +49,7 @@ __all__ = [
 DEFAULT_TIMEOUT_S = 5.0
 USER_AGENT = f"chaosrun/{__version__}"
 INSTALL_HINT = (
-    "is toxiproxy-server running at that address? (Toxiproxy 2.x: https://github.com/Shopify/toxiproxy/releases)"
+    "is toxiproxy-server running? (Toxiproxy 2.x: https://github.com/Shopify/toxiproxy/releases)"
 )
 
 Stream: TypeAlias = Literal["upstream", "downstream"]

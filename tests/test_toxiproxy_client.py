@@ -154,7 +154,7 @@ def test_connection_refused_is_unreachable() -> None:
         run(url, lambda c: c.version())
     assert str(caught.value) == (
         f"toxiproxy {url}: cannot connect (connection refused) for GET /version; "
-        "is toxiproxy-server running at that address? (Toxiproxy 2.x: https://github.com/Shopify/toxiproxy/releases)"
+        "is toxiproxy-server running? (Toxiproxy 2.x: https://github.com/Shopify/toxiproxy/releases)"
     )
     assert caught.value.url == url
 

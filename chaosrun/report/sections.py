@@ -288,9 +288,34 @@ def _status_badge(status: str) -> str:
 _PROBE_HEADERS = ("Probe", "Kind", "Target", "Every", "Tolerance", "During the fault", "Recover within", "Regions")
 
 
+def _rerun_command(command: str) -> str:
+    """The run's own command without `--out` (a re-run writes a new folder): its --state-dir, --var
+    and --seed (the same targets) are kept. "" when it was not a `chaosrun run`."""
+    import shlex
+
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return ""
+    if words[:2] != ["chaosrun", "run"]:
+        return ""
+    kept: list[str] = []
+    skip = False
+    for w in words:
+        if skip:
+            skip = False
+        elif w == "--out":
+            skip = True
+        elif not w.startswith("--out="):
+            kept.append(w)
+    return shlex.join(kept)
+
+
 def _configuration(journal: Journal) -> str:
     exp = journal.experiment
-    rerun = f"chaosrun run {exp.source}" if exp.source else "chaosrun run <experiment file>"
+    rerun = _rerun_command(journal.command) or (
+        f"chaosrun run {exp.source}" if exp.source else "chaosrun run <experiment file>"
+    )
     probes = [
         [e(p.name), e(p.kind), f"<code>{e(p.target)}</code>", fmt.seconds(p.every_s), e(p.tolerance or "–"),
          e(p.during or "–"), fmt.seconds(p.recover_within_s), e(", ".join(p.regions) or "all")]

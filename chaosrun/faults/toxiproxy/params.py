@@ -98,8 +98,12 @@ def _parse_target(node: Node, m: Mapping[str, Node], ctx: ParseContext) -> tuple
         if proxy not in ctx.proxies:
             import difflib
 
-            hint = difflib.get_close_matches(proxy, list(ctx.proxies), n=1)
-            more = f"did you mean '{hint[0]}'?" if hint else f"declared: {', '.join(sorted(ctx.proxies)) or '(none)'}"
+            # never suggest another region's proxy (`redis-eu-west` -> `redis-us-east` would move the fault)
+            named = {r for r in ctx.regions if r in proxy}
+            same_region = [p for p, r in ctx.proxies.items() if not named or r in named or any(n in p for n in named)]
+            hint = difflib.get_close_matches(proxy, same_region, n=1)
+            listed = ", ".join(f"{p} ({r or 'no region'})" for p, r in sorted(ctx.proxies.items())) or "(none)"
+            more = f"did you mean '{hint[0]}'?" if hint else f"declared: {listed}"
             m["proxy"].error(f"unknown toxiproxy proxy '{proxy}'; {more}")
             return False, None, None
         return True, proxy, None
