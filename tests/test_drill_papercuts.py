@@ -101,3 +101,19 @@ method:
     assert "refused before anything was injected: toxiproxy" in done.stdout
     assert "verdict: ERROR" not in done.stdout
     assert "--seed " in json.loads((tmp_path / "out" / "journal.json").read_text())["command"]
+
+
+def test_the_schema_types_each_fault_kinds_keys() -> None:
+    from chaosrun.schema import experiment_schema
+
+    entries = {
+        e["properties"]["fault"]["const"]: e["properties"] for e in experiment_schema()["$defs"]["fault"]["oneOf"]
+    }
+    bandwidth = entries["toxiproxy.bandwidth"]
+    assert bandwidth["rate"]["anyOf"][0] == {"type": "integer", "minimum": 1}
+    assert "Kilobytes per second (1 KB = 1000 bytes)" in bandwidth["rate"]["description"]
+    assert bandwidth["ramp"]["required"] == ["to"] and "steps" in bandwidth["ramp"]["properties"]
+    assert "(default 1)" in entries["process.kill"]["count"]["description"]
+    assert entries["process.kill"]["listen"]["type"] == "string"
+    ours = [props for name, props in entries.items() if name.startswith(("toxiproxy.", "process."))]
+    assert all(value != {} for kind in ours for value in kind.values()), "no untyped key is left"

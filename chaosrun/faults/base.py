@@ -125,6 +125,8 @@ class FaultKind(ABC):
 
     # parameter keys this kind accepts (besides the common ones); used for the JSON Schema
     keys: ClassVar[tuple[str, ...]] = ()
+    # JSON Schema of each key (type, description, default); a key without one is left open
+    key_schema: ClassVar[Mapping[str, Mapping[str, object]]] = {}
 
 
 UndoFn: TypeAlias = Callable[[UndoRecord, FaultContext], Awaitable[None]]

@@ -360,6 +360,18 @@ class ProcessKill(FaultKind):
         "signal", "pidfile", "process_name", "port", "listen", "region", "count", "percent",
     )  # fmt: skip
 
+    key_schema: ClassVar[dict[str, dict[str, object]]] = {
+        "signal": {"enum": ["KILL", "TERM", "STOP"], "description": "Default KILL; STOP is undone with CONT."},
+        "pidfile": {"type": "string", "description": "A file holding the pid (relative to the experiment file)."},
+        "process_name": {"type": "string", "description": "Matches the command name or command line."},
+        "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "Listening on this TCP port."},
+        "listen": {"type": "string", "description": "Listening on exactly this HOST:PORT."},
+        "region": {"type": "string", "description": "Only processes listening on this region's host."},
+        "count": {"type": "integer", "minimum": 1, "description": "How many of the matches (default 1)."},
+        "percent": {"type": "number", "exclusiveMinimum": 0, "maximum": 100,
+                    "description": "Share of the matches, rounded down, at least one."},
+    }  # fmt: skip
+
     def parse(self, node: Node, ctx: ParseContext) -> FaultParams | None:
         m = node.mapping(self.keys)
         if m is None:

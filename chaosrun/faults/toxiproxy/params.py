@@ -119,6 +119,41 @@ def _parse_target(node: Node, m: Mapping[str, Node], ctx: ParseContext) -> tuple
     return True, None, region
 
 
+_UNIT_TEXT = {
+    "ms": "A duration in whole milliseconds: '300ms', '1s'.",
+    "us": "A duration in whole microseconds: '500us', '2ms'.",
+    "B": "A number of bytes.",
+    "KB/s": "Kilobytes per second (1 KB = 1000 bytes), at least 1.",
+}
+
+
+def key_schema(toxic_type: str) -> dict[str, dict[str, object]]:
+    """The JSON Schema of a toxic kind's keys (for `chaosrun schema` and editors)."""
+    out: dict[str, dict[str, object]] = {
+        "proxy": {"type": "string", "description": "One declared proxy (or give region)."},
+        "region": {"type": "string", "description": "Every declared proxy of this region (or give proxy)."},
+        "stream": {"enum": ["upstream", "downstream", "both"], "description": "Default downstream."},
+        "toxicity": {"type": "number", "minimum": 0, "maximum": 1, "description": "Share of connections (default 1)."},
+    }
+    for attr in _ATTRS[toxic_type]:
+        kind: dict[str, object] = {"type": "integer", "minimum": attr.min} if attr.unit in ("B", "KB/s") else {
+            "type": "string"}  # fmt: skip
+        out[attr.key] = {**kind, "description": ("Required. " if attr.required else "") + _UNIT_TEXT[attr.unit]}
+    ramped = _RAMPED.get(toxic_type)
+    if ramped is not None:
+        out["ramp"] = {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["to"],
+            "description": f"Move {ramped} to `to` in `steps` equal updates (default 5) over the step's duration.",
+            "properties": {
+                "to": {"description": f"The last value of {ramped} (same unit)."},
+                "steps": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "Default 5."},
+            },
+        }
+    return out
+
+
 def _parse_attr(node: Node, attr: _Attr) -> int | None:
     if attr.unit in ("ms", "us"):
         seconds = node.duration(max_s=_MAX_MS_S)
