@@ -117,3 +117,15 @@ def test_the_schema_types_each_fault_kinds_keys() -> None:
     assert entries["process.kill"]["listen"]["type"] == "string"
     ours = [props for name, props in entries.items() if name.startswith(("toxiproxy.", "process."))]
     assert all(value != {} for kind in ours for value in kind.values()), "no untyped key is left"
+
+
+def test_a_region_without_probes_gets_no_empty_chart() -> None:
+    from chaosrun.report.html import render_html
+    from chaosrun.report.wire import parse_journal
+    from tests.report.journals import make_journal
+
+    wire = make_journal("held", regions=("us-east", "eu-west"), phases_s=(2, 2, 2))
+    wire["experiment"]["regions"].append({"name": "ap-south", "base_url": None})
+    html = render_html(parse_journal(wire), history=[])
+    assert "ap-south: no probe samples this region, so there is no chart." in html
+    assert html.count('<figure class="chart-figure">') == 2

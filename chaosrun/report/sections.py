@@ -87,6 +87,9 @@ def _timeline(journal: Journal, figures: Sequence[RegionFigure]) -> str:
     by_region = {f.region: f for f in figures}
     for i, region in enumerate(journal.regions):
         fig = by_region.get(region)
+        if not any(s.region == region and len(s) for s in journal.series):  # no probe runs there: no empty chart
+            parts.append(f'<p class="muted">{e(region)}: no probe samples this region, so there is no chart.</p>')
+            continue
         svg = timeline_svg(journal, region, chart_id=f"tl{i}")
         caption = (
             f"{e(region)}: {e(fig.verdict)}, {fig.samples:,} samples, success {fmt.ratio(fig.success_ratio)}, "
@@ -103,7 +106,8 @@ def _timeline(journal: Journal, figures: Sequence[RegionFigure]) -> str:
         "(statistics in the tables use every sample). Shading: the baseline, fault and recovery phases; hatching: "
         "fault windows; red line: guardrail trip; purple dotted line: rollback.</p>"
     )
-    hint = '<p class="scroll-hint small muted">The charts are wide: scroll them sideways.</p>' if parts else ""
+    drawn = any("<figure" in p for p in parts)
+    hint = '<p class="scroll-hint small muted">The charts are wide: scroll them sideways.</p>' if drawn else ""
     body = key + hint + ("".join(parts) or empty("No samples were recorded."))
     return section("timeline", "Timeline per region", body)
 
