@@ -34,30 +34,32 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import FaultFailed, PlanRefused, RollbackFailed
-from ..model import Experiment, FaultParams, FaultStep
+from ..model import FaultParams, FaultStep
 from . import fault, undoer
 from .base import FaultContext, FaultKind, Injection, ParseContext, UndoRecord
 from .process_targets import (
     Listener,
-    Match,
     ProcessInfo,
+    ProcessKillParams,
     Scope,
+    SignalName,
     boot_id,
     find_matches,
     find_processes,
+    find_targets,
     listening_inodes,
+    pick,
     protected_pids,
     read_process,
-    resolve_host,
+    region_of,
 )
 from .restart import describe_restart
 
@@ -76,7 +78,6 @@ __all__ = [
     "undo_process",
 ]
 
-SignalName = Literal["KILL", "TERM", "STOP"]
 _SIGNALS: dict[str, signal.Signals] = {"KILL": signal.SIGKILL, "TERM": signal.SIGTERM, "STOP": signal.SIGSTOP}
 
 
@@ -132,84 +133,6 @@ def _send(pid: int, start_ticks: int, sig: signal.Signals) -> bool:
 
 
 # --- the fault kind ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProcessKillParams(FaultParams):
-    """Which processes, how many, which signal."""
-
-    signal: SignalName = "KILL"
-    pidfile: str | None = None  # absolute path
-    name: str | None = None
-    port: int | None = None
-    listen: str | None = None  # HOST:PORT
-    region: str | None = None  # narrows the matches to processes listening on the region's host
-    count: int | None = None
-    percent: float | None = None
-
-    @property
-    def selector(self) -> str:
-        if self.pidfile is not None:
-            what = f"pidfile {self.pidfile}"
-        elif self.name is not None:
-            what = f"process_name {self.name!r}"
-        elif self.listen is not None:
-            what = f"listen {self.listen}"
-        else:
-            what = f"port {self.port}"
-        return what + (f" in region {self.region}" if self.region else "")
-
-    def how_many(self, matches: int) -> int:
-        """Processes to hit out of `matches` (percent rounds down, but at least one)."""
-        if self.percent is not None:
-            return min(matches, max(1, int(matches * self.percent / 100)))
-        return min(matches, self.count if self.count is not None else 1)
-
-    def scope(self, experiment: Experiment) -> Scope | None:
-        """The listen addresses the selector accepts (None: not scoped by address).
-
-        Raises PlanRefused when a host does not resolve (or the region has no host)."""
-        hosts: frozenset[str] = frozenset()
-        port = self.port
-        if self.listen is not None:
-            host, _, text = self.listen.rpartition(":")
-            hosts, port = resolve_host(host), int(text)
-            if not hosts:
-                raise PlanRefused(f"process.kill: listen {self.listen}: host {host!r} does not resolve")
-        elif self.region is not None:
-            region = next((r for r in experiment.regions if r.name == self.region), None)
-            if region is None or not region.host:
-                raise PlanRefused(
-                    f"process.kill: region {self.region!r} has no host to narrow the targets to; give the region a "
-                    "base_url or host, or use 'listen: HOST:PORT'"
-                )
-            hosts = resolve_host(region.host)
-            if not hosts:
-                raise PlanRefused(f"process.kill: region {self.region}: host {region.host!r} does not resolve")
-        if not hosts and port is None:
-            return None
-        return Scope(hosts=hosts, port=port)
-
-
-def region_of(listeners: tuple[Listener, ...], experiment: Experiment) -> str | None:
-    """The one region whose host is among these listen addresses, or None."""
-    hosts = {x.host for x in listeners}
-    found = {r.name for r in experiment.regions if r.host and resolve_host(r.host) & hosts}
-    return next(iter(found)) if len(found) == 1 else None
-
-
-def pick(matches: list[Match], k: int, seed: int, step_name: str) -> list[Match]:
-    """`k` of the (sorted) matches, the same ones for the same seed, step and processes."""
-    rng = random.Random(f"{seed}/{step_name}")  # a str seed is hashed (sha512): stable across runs
-    return sorted(rng.sample(matches, k), key=lambda m: m.sort_key)
-
-
-def _find(params: ProcessKillParams, experiment: Experiment) -> tuple[list[Match], list[Match]]:
-    return find_matches(
-        pidfile=Path(params.pidfile) if params.pidfile else None,
-        name=params.name,
-        scope=params.scope(experiment),
-    )
 
 
 @dataclass(kw_only=True, eq=False)
@@ -302,7 +225,7 @@ class SignalInjection(Injection):
         params = self.step.params
         if not isinstance(params, ProcessKillParams) or not self.planned:
             return
-        now, _ = await asyncio.to_thread(_find, params, ctx.experiment)
+        now, _ = await asyncio.to_thread(find_targets, params, ctx.experiment)
         added = [m for m in now if (m.process.pid, m.process.start_ticks) not in self.planned]
         new_addresses = sorted({str(x) for m in now for x in m.listeners} - self.planned_addresses)
         if len(now) > len(self.planned) or new_addresses:
@@ -422,7 +345,7 @@ class ProcessKill(FaultKind):
         params = step.params
         if not isinstance(params, ProcessKillParams):
             raise TypeError(f"{step.kind}: expected ProcessKillParams, got {type(params).__name__}")
-        matches, skipped = await asyncio.to_thread(_find, params, ctx.experiment)
+        matches, skipped = await asyncio.to_thread(find_targets, params, ctx.experiment)
         for s in skipped:
             ctx.log(f"process.kill {step.name!r}: not a target: {s.label()} listens on every address (all regions)")
         if not matches:

@@ -5,6 +5,9 @@ network namespace, with its address, so `listen: 127.0.1.1:9001` matches the pro
 to that address and not the ones bound to 127.0.2.1:9001. A process listening on every
 address (`0.0.0.0` or `::`) serves every region: an address-scoped selector never matches it
 (it is reported as skipped, so the plan says why it is not a target).
+
+`ProcessKillParams` is a step's selector; `pick` draws `count`/`percent` of the sorted
+matches with the run's seed, so the same seed picks the same processes.
 """
 
 from __future__ import annotations
@@ -12,29 +15,38 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import random
 import socket
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from ..errors import PlanRefused
+from ..model import Experiment, FaultParams
 
 __all__ = [
     "Listener",
     "Match",
     "ProcessInfo",
+    "ProcessKillParams",
     "Scope",
+    "SignalName",
     "boot_id",
     "find_matches",
     "find_processes",
+    "find_targets",
     "listener_of",
     "listening_inodes",
+    "pick",
     "protected_pids",
     "read_process",
+    "region_of",
     "resolve_host",
 ]
 
+SignalName = Literal["KILL", "TERM", "STOP"]
 _PROC = Path("/proc")
 _PF_KTHREAD = 0x00200000
 _TCP_LISTEN = "0A"
@@ -317,3 +329,84 @@ def _read_pidfile(path: Path) -> int:
     if not first.isdigit() or int(first) <= 0:
         raise PlanRefused(f"process.kill: pidfile {path} does not hold a pid (got {text[:40]!r})")
     return int(first)
+
+
+# --- a step's selector -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessKillParams(FaultParams):
+    """Which processes, how many, which signal."""
+
+    signal: SignalName = "KILL"
+    pidfile: str | None = None  # absolute path
+    name: str | None = None
+    port: int | None = None
+    listen: str | None = None  # HOST:PORT
+    region: str | None = None  # narrows the matches to processes listening on the region's host
+    count: int | None = None
+    percent: float | None = None
+
+    @property
+    def selector(self) -> str:
+        if self.pidfile is not None:
+            what = f"pidfile {self.pidfile}"
+        elif self.name is not None:
+            what = f"process_name {self.name!r}"
+        elif self.listen is not None:
+            what = f"listen {self.listen}"
+        else:
+            what = f"port {self.port}"
+        return what + (f" in region {self.region}" if self.region else "")
+
+    def how_many(self, matches: int) -> int:
+        """Processes to hit out of `matches` (percent rounds down, but at least one)."""
+        if self.percent is not None:
+            return min(matches, max(1, int(matches * self.percent / 100)))
+        return min(matches, self.count if self.count is not None else 1)
+
+    def scope(self, experiment: Experiment) -> Scope | None:
+        """The listen addresses the selector accepts (None: not scoped by address).
+
+        Raises PlanRefused when a host does not resolve (or the region has no host)."""
+        hosts: frozenset[str] = frozenset()
+        port = self.port
+        if self.listen is not None:
+            host, _, text = self.listen.rpartition(":")
+            hosts, port = resolve_host(host), int(text)
+            if not hosts:
+                raise PlanRefused(f"process.kill: listen {self.listen}: host {host!r} does not resolve")
+        elif self.region is not None:
+            region = next((r for r in experiment.regions if r.name == self.region), None)
+            if region is None or not region.host:
+                raise PlanRefused(
+                    f"process.kill: region {self.region!r} has no host to narrow the targets to; give the region a "
+                    "base_url or host, or use 'listen: HOST:PORT'"
+                )
+            hosts = resolve_host(region.host)
+            if not hosts:
+                raise PlanRefused(f"process.kill: region {self.region}: host {region.host!r} does not resolve")
+        if not hosts and port is None:
+            return None
+        return Scope(hosts=hosts, port=port)
+
+
+def region_of(listeners: tuple[Listener, ...], experiment: Experiment) -> str | None:
+    """The one region whose host is among these listen addresses, or None."""
+    hosts = {x.host for x in listeners}
+    found = {r.name for r in experiment.regions if r.host and resolve_host(r.host) & hosts}
+    return next(iter(found)) if len(found) == 1 else None
+
+
+def pick(matches: list[Match], k: int, seed: int, step_name: str) -> list[Match]:
+    """`k` of the (sorted) matches, the same ones for the same seed, step and processes."""
+    rng = random.Random(f"{seed}/{step_name}")  # a str seed is hashed (sha512): stable across runs
+    return sorted(rng.sample(matches, k), key=lambda m: m.sort_key)
+
+
+def find_targets(params: ProcessKillParams, experiment: Experiment) -> tuple[list[Match], list[Match]]:
+    return find_matches(
+        pidfile=Path(params.pidfile) if params.pidfile else None,
+        name=params.name,
+        scope=params.scope(experiment),
+    )
