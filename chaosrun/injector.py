@@ -165,6 +165,11 @@ class Injector:
                 raise InfrastructureError(f"no undo function for back end {armed.entry.undo.get('backend')!r}")
             async with asyncio.timeout(limit_s):
                 await undo(armed.entry.undo, ctx)
+        except asyncio.CancelledError:
+            # a step's task cancelled at the end of the fault phase while undoing at its own end
+            # (a restart still running, say): not undone, so the engine's undo_all runs it again
+            armed.undo_started = False
+            raise
         except Exception as exc:  # an undo failure is recorded and reported, never lost
             text = str(exc) or type(exc).__name__
             if isinstance(exc, TimeoutError):
