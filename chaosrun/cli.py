@@ -110,6 +110,50 @@ def validate(files: tuple[str, ...], variables: tuple[str, ...]) -> None:
     sys.exit(2 if bad else 0)
 
 
+CHECK_HELP = """\b
+Exit codes (the code the real run would end with; the most severe one):
+  0  every check passed: the run would start
+  2  invalid input, or the run would be refused (caps, un-recovered fault, another run on a target)
+  4  a back end is unreachable or refuses (Toxiproxy down, Kubernetes credentials without the verbs)
+  6  a probe failed its sample: the baseline would not hold
+"""
+
+
+@cli.command(epilog=CHECK_HELP)
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Override a variable.")
+@click.option(
+    "--state-dir", type=click.Path(file_okay=False), help="Ledger and history folder (default XDG state dir)."
+)
+@click.option("--settings", "settings_file", type=click.Path(dir_okay=False), help=SETTINGS_HELP)
+@click.option("--seed", type=click.IntRange(0), help="Seed of the random choice of targets (as `run --seed`).")
+def check(
+    files: tuple[str, ...], variables: tuple[str, ...], state_dir: str | None, settings_file: str | None,
+    seed: int | None,
+) -> None:  # fmt: skip
+    """Preflight: connect to everything a run needs and touch nothing (back ends and their versions,
+    Kubernetes permissions, process targets, one sample of every probe in every region, the ledger,
+    the rollbacks). Exit 0 only when the real run would start; each failure is one located line."""
+    import secrets as secrets_module
+
+    from .engine import install_interrupt_handlers
+    from .preflight import check_files
+    from .settings import load_settings, settings_path
+
+    install_interrupt_handlers()
+    try:
+        values = _parse_vars(variables)
+        settings = load_settings(settings_path(settings_file))
+    except ChaosrunError as exc:
+        _fail(exc)
+    chosen = secrets_module.randbelow(1_000_000) if seed is None else seed
+    code = _run_async(
+        check_files([(f, values) for f in files], state_dir=_state_dir(state_dir), seed=chosen, settings=settings,
+                    echo=click.echo)
+    )  # fmt: skip
+    sys.exit(code)
+
+
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of experiment files (for editors such as VS Code YAML)."""
@@ -138,6 +182,12 @@ def schema() -> None:
 @click.option("--no-report", is_flag=True, help="Write only the journal (no HTML, JUnit or summary).")
 @click.option("--settings", "settings_file", type=click.Path(dir_okay=False), help=SETTINGS_HELP)
 @click.option(
+    "--seed",
+    type=click.IntRange(0),
+    help="Seed of the random choice of targets (process.kill count/percent); printed by every run and "
+    "--dry-run: the same seed picks the same processes.",
+)
+@click.option(
     "--precise-timing",
     is_flag=True,
     help="Spin up to 1 ms before each sample: p99 client overhead under 1 ms at 1,000 samples/s, for about "
@@ -152,6 +202,7 @@ def run(
     min_score: int | None,
     no_report: bool,
     settings_file: str | None,
+    seed: int | None,
     precise_timing: bool,
 ) -> None:
     """Run an experiment: baseline, fault, recovery; Ctrl-C rolls back."""
@@ -174,6 +225,7 @@ def run(
                 min_score=min_score,
                 write_reports=not no_report,
                 command=shlex.join(["chaosrun", *sys.argv[1:]]),
+                seed=seed,
             )
         )
     except ChaosrunError as exc:
@@ -191,8 +243,18 @@ def run(
     "--state-dir", type=click.Path(file_okay=False), help="Ledger and history folder (default XDG state dir)."
 )
 @click.option("--settings", "settings_file", type=click.Path(dir_okay=False), help=SETTINGS_HELP)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Run the preflight (`chaosrun check`) of every experiment in the plan; touch nothing.",
+)
 def gameday(
-    plan_file: str, out_dir: str | None, variables: tuple[str, ...], state_dir: str | None, settings_file: str | None
+    plan_file: str,
+    out_dir: str | None,
+    variables: tuple[str, ...],
+    state_dir: str | None,
+    settings_file: str | None,
+    dry_run: bool,
 ) -> None:
     """Run a game-day plan: several experiments in order; exits with the most severe code.
     A stop signal (Ctrl-C, SIGTERM, SIGHUP) rolls back the current experiment and ends the plan."""
@@ -209,6 +271,20 @@ def gameday(
         _fail(exc)
     state = _state_dir(state_dir)
     root = Path(out_dir) if out_dir else None
+    if dry_run:
+        import secrets as secrets_module
+
+        from .preflight import check_files
+
+        entries = [(str(e.file), dict(e.variables)) for e in plan.entries]
+        seed = secrets_module.randbelow(1_000_000)
+        sys.exit(
+            _run_async(
+                check_files(
+                    entries, state_dir=state, seed=seed, settings=settings, echo=click.echo, strict_variables=False
+                )
+            )
+        )
 
     async def run_one(entry: GameDayEntry) -> tuple[Any, int]:
         exp = load_experiment(entry.file, variables=dict(entry.variables))
@@ -319,7 +395,14 @@ def history(experiment: str | None, state_dir: str | None, limit: int) -> None:
     click.echo(format_history(list_runs(_state_dir(state_dir) / "history.sqlite", experiment, limit=limit)))
 
 
-@cli.command(epilog=EXIT_HELP)
+RECOVER_HELP = """\b
+Exit codes:
+  0  every entry was undone (or there was nothing to undo)
+  5  an undo failed: something may still be injected (the message says what)
+"""
+
+
+@cli.command(epilog=RECOVER_HELP)
 @click.option("--state-dir", type=click.Path(file_okay=False), help="Ledger folder (default XDG state dir).")
 @click.option("--include-live", is_flag=True, help="Also undo entries of runs that are still alive.")
 def recover(state_dir: str | None, include_live: bool) -> None:
@@ -332,7 +415,11 @@ def recover(state_dir: str | None, include_live: bool) -> None:
     sys.exit(5 if report.failed else 0)
 
 
-@cli.command(epilog=EXIT_HELP)
+@cli.command(
+    epilog=RECOVER_HELP.replace(
+        "every entry was undone (or there was nothing to undo)", "every chaosrun fault found was removed"
+    )
+)
 @click.option("--state-dir", type=click.Path(file_okay=False), help="Ledger folder (default XDG state dir).")
 @click.option(
     "--toxiproxy",

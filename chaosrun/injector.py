@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from .errors import ChaosrunError, InfrastructureError, ToxiproxyUnreachable
 from .faults import FaultContext, Injection, get_kind, get_undoer, undo_timeout
+from .faults.restart import restart_injection
 from .journal import Clock, JournalWriter
 from .ledger import Ledger, LedgerEntry, Owner
 from .plan import Plan, PlannedStep
@@ -36,6 +37,11 @@ class _Armed:
     undo_started: bool = False  # an undo was started (it may still be running)
     undone: bool = False  # the undo finished successfully
     missing: bool = False  # found no longer in place while it should have been
+
+
+def _one_region(injections: tuple[Injection, ...]) -> str | None:
+    regions = {i.region for i in injections}
+    return next(iter(regions)) if len(regions) == 1 else None
 
 
 class Injector:
@@ -90,7 +96,10 @@ class Injector:
         """Apply one step's injections at its start, run its ramps, undo at its end."""
         fault_start = self.clock.t()
         await asyncio.sleep(max(0.0, planned.start_s - (self.clock.t() - fault_start)))
-        armed = [await self.apply(inj, planned.step.kind, ctx) for inj in planned.injections]
+        restart = restart_injection(planned.step, _one_region(planned.injections))
+        # the step's restart is armed (in the ledger) before its faults, so it is undone after them
+        armed = [await self.apply(restart, "restart", ctx)] if restart is not None else []
+        armed += [await self.apply(inj, planned.step.kind, ctx) for inj in planned.injections]
         self.applied_steps.add(planned.step.name)
         updates = sorted(((off, fn, a) for a in armed for off, fn in a.injection.updates()), key=lambda u: u[0])
         applied_at = self.clock.t()
@@ -145,7 +154,7 @@ class Injector:
             setup=setup,
         )
         if not setup:
-            self._log(f"injected {record.description}")
+            self._log(inj.applied_words())
         return armed
 
     async def undo(self, armed: _Armed, ctx: FaultContext, *, verify: bool = True) -> None:
@@ -166,6 +175,11 @@ class Injector:
                 raise InfrastructureError(f"no undo function for back end {armed.entry.undo.get('backend')!r}")
             async with asyncio.timeout(limit_s):
                 await undo(armed.entry.undo, ctx)
+        except asyncio.CancelledError:
+            # a step's task cancelled at the end of the fault phase while undoing at its own end
+            # (a restart still running, say): not undone, so the engine's undo_all runs it again
+            armed.undo_started = False
+            raise
         except Exception as exc:  # an undo failure is recorded and reported, never lost
             text = str(exc) or type(exc).__name__
             if isinstance(exc, TimeoutError):
@@ -193,7 +207,7 @@ class Injector:
             return
         self.journal.event("fault_removed", fault=rec.id, ok=True, error=None)
         if not rec.setup:
-            self._log(f"removed {rec.description}")
+            self._log(armed.injection.undone_words())
 
     async def undo_all(self, ctx: FaultContext, *, include_setup: bool) -> bool:
         """Undo every armed fault, newest first, then (when asked) setup injections, newest first.

@@ -339,6 +339,7 @@ class JournalWriter:
                     "held": v.held,
                     **_stats_json(v.stats),
                     "tolerance": v.tolerance,
+                    "limits": {name: round(value, 6) for name, value in v.limits},
                     "reasons": list(v.reasons),
                     "inconclusive": v.inconclusive,
                 }

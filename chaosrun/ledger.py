@@ -217,6 +217,31 @@ class Ledger:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     # -- runs ---------------------------------------------------------------------------
+    def conflicts(self, targets: tuple[str, ...], run_id: str = "") -> list[str]:
+        """Why a run on `targets` must not start (read only): a live run holding one of them, or
+        an un-recovered ledger entry on one. Raises PlanRefused for a corrupt entry."""
+        wanted = set(targets)
+        out = []
+        for other in self.runs():
+            if other.run_id == run_id or not other.owner.alive():
+                continue
+            busy = sorted(wanted & set(other.targets))
+            if busy:
+                out.append(
+                    f"{busy[0]} is already under test by run {other.run_id} (pid {other.pid}, "
+                    f"experiment {other.experiment!r}); wait for it to end, or stop that run alone with "
+                    f"`kill -INT {other.pid}` (it rolls back its faults)"
+                )
+        for entry in self.entries():
+            if entry.target in wanted and entry.run_id != run_id:
+                alive = "still running" if entry.owner.alive() else "no longer running"
+                out.append(
+                    f"{entry.target} still has an un-recovered fault from run {entry.run_id} "
+                    f"(experiment {entry.experiment!r}, {entry.owner.describe()}, {alive}): "
+                    f"{entry.description}; run `chaosrun recover` first"
+                )
+        return out
+
     def claim(self, run_id: str, experiment: str, targets: tuple[str, ...]) -> None:
         """Register this run and its targets, or refuse when another run or an entry holds one.
         A state folder that cannot be written refuses too (nothing could be undone from it)."""
@@ -231,26 +256,9 @@ class Ledger:
 
     def _claim(self, run_id: str, experiment: str, targets: tuple[str, ...]) -> None:
         with self._locked():
-            wanted = set(targets)
-            for other in self.runs():
-                if other.run_id == run_id:
-                    continue
-                if not other.owner.alive():
-                    continue
-                busy = sorted(wanted & set(other.targets))
-                if busy:
-                    raise PlanRefused(
-                        f"{busy[0]} is already under test by run {other.run_id} (pid {other.pid}, "
-                        f"experiment {other.experiment!r}); wait for it to end or stop it with `chaosrun stop`"
-                    )
-            for entry in self.entries():
-                if entry.target in wanted and entry.run_id != run_id:
-                    alive = "still running" if entry.owner.alive() else "no longer running"
-                    raise PlanRefused(
-                        f"{entry.target} still has an un-recovered fault from run {entry.run_id} "
-                        f"(experiment {entry.experiment!r}, {entry.owner.describe()}, {alive}): "
-                        f"{entry.description}; run `chaosrun recover` first"
-                    )
+            problems = self.conflicts(targets, run_id)
+            if problems:
+                raise PlanRefused(problems[0])
             claim = RunClaim(
                 run_id=run_id, owner=Owner.current(), experiment=experiment, targets=targets, started_at=time.time()
             )

@@ -32,6 +32,7 @@ __all__ = [
     "ProbeSpec",
     "PythonProbe",
     "Region",
+    "Restart",
     "Rollback",
     "SecretRef",
     "TcpProbe",
@@ -186,6 +187,22 @@ class FaultParams:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Restart:
+    """A fault step's own undo command, run when the step ends (before recovery is measured).
+
+    The command must return (a daemonizing start: `setsid -f ...`, `--daemonize yes`): it is
+    judged by its exit code. Then `ready_tcp` (`host:port` accepts a connection) or
+    `ready_http` (a URL answers below 400) is polled; both within `timeout_s` in all.
+    """
+
+    argv: tuple[str, ...]
+    timeout_s: float = 30.0
+    ready_tcp: str | None = None
+    ready_http: str | None = None
+    location: Location
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FaultStep:
     """One entry of the method: a fault kind, its parameters and its timing."""
 
@@ -195,6 +212,7 @@ class FaultStep:
     start_s: float = 0.0  # offset inside the fault phase
     duration_s: float | None = None  # None: until the fault phase ends
     location: Location
+    restart: Restart | None = None  # run when the step ends, after its faults are undone
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -92,6 +92,8 @@ def compose(text: str, doc: Document) -> Node | None:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = exc.problem or exc.context or "malformed YAML"
+        if "chomping or indentation indicators" in what:  # `success_ratio: >= 0.99`: `>` starts a folded block
+            what += "; a value starting with '>' or '|' is read as a block of text: quote it, e.g. '\">= 0.99\"'"
         if mark is not None:
             doc.add(mark.line + 1, mark.column + 1, "", f"malformed YAML: {what}")
         else:
@@ -174,7 +176,7 @@ class Node:
                 Node(key_raw, self.doc, self._child_path(key)).error("duplicate key")
                 continue
             if key not in allowed:
-                hint = difflib.get_close_matches(key, list(allowed), n=1)
+                hint = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.75)  # `redis` is not `regions`
                 more = f"; did you mean '{hint[0]}'?" if hint else f"; allowed: {', '.join(sorted(allowed))}"
                 Node(key_raw, self.doc, self._child_path(key)).error(f"unknown key '{key}'{more}")
                 continue

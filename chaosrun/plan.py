@@ -131,5 +131,11 @@ def format_plan(plan: Plan) -> str:
                     "      then "
                     + ", ".join(f"+{format_duration(s.start_s + offset)} {text}" for offset, text in steps)
                 )
+        if s.step.restart is not None:
+            from .faults.restart import describe_restart
+
+            lines.append(
+                f"      when it ends (before recovery is measured): restart {describe_restart(s.step.restart)}"
+            )
     lines.append(f"Targets: {len(plan.targets)}")
     return "\n".join(lines)

@@ -73,6 +73,7 @@ async def run_experiment(
     write_reports: bool = True,
     command: str = "",
     echo: Callable[[str], None] = lambda s: click.echo(s),
+    seed: int | None = None,
 ) -> int:
     """Plan, claim targets, run, write outputs; returns the exit code."""
     from .progress import printable
@@ -106,7 +107,11 @@ async def run_experiment(
         disable_silent_retry(http)  # the http probe retries a closed keep-alive connection once, visibly
         if settings is not None:  # fault kinds read ctx.experiment.caps: they must see the site's caps too
             exp = dataclasses.replace(exp, caps=stricter(exp.caps, settings.caps))
-        ctx = FaultContext(run_id=run_id, experiment=exp, http=http)
+        if seed is None:
+            seed = secrets_module.randbelow(1_000_000)
+            if command.startswith("chaosrun run "):
+                command += f" --seed {seed}"  # the journal's command re-runs with the same targets
+        ctx = FaultContext(run_id=run_id, experiment=exp, http=http, seed=seed)
         out = out_dir or default_out_dir(exp, out_root or Path("reports"), run_id)
         try:
             plan = await build_plan(exp, ctx, exp.caps)
@@ -117,6 +122,7 @@ async def run_experiment(
             raise
         if dry_run:
             echo(format_plan(plan))
+            echo(f"Seed: {seed} (a run with --seed {seed} picks the same targets)")
             echo("dry run: nothing was touched")
             return 0
         prepare_out_dir(out, echo)
@@ -130,7 +136,7 @@ async def run_experiment(
                 secrets=secrets,
                 options=RunOptions(out_dir=out, ledger=ledger, command=command, progress=progress, spin_s=spin_s),
             )
-            echo(f"chaosrun {__version__}: {exp.title} (run {run_id})")
+            echo(f"chaosrun {__version__}: {exp.title} (run {run_id}, seed {seed})")
             stop_ticker = asyncio.Event()
             ticker = asyncio.create_task(progress.run(engine.live_snapshot, stop_ticker))
             try:
@@ -150,7 +156,10 @@ async def run_experiment(
         _write_reports(journal_path, state_dir)
     # a refusal by the preflight is input, not infrastructure: nothing was applied (exit 2)
     code = engine.refused.exit_code if engine.refused is not None else EXIT_CODES[result.status]
-    echo(f"verdict: {result.status.upper().replace('_', ' ')} - {engine.journal.redact(result.reason)}")
+    if engine.refused is not None:  # input, not infrastructure: nothing was applied (exit 2)
+        echo(f"refused before anything was injected: {engine.journal.redact(str(engine.refused))}")
+    else:
+        echo(f"verdict: {result.status.upper().replace('_', ' ')} - {engine.journal.redact(result.reason)}")
     if result.remaining or result.status == "rollback_failed":
         echo(f"what may still be injected (undo it with `{ledger.recover_command()}`):")
         for r in result.remaining:

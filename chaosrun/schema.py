@@ -7,6 +7,7 @@ the schema is for completion and early hints, and accepts `${variable}` in any s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from . import loader as L
@@ -190,11 +191,44 @@ def _probe_props() -> dict[str, Schema]:
     }
 
 
+def _open_to_variables(schema: Mapping[str, object]) -> Schema:
+    """A fault kind's key schema, where a number may also be written as a `${variable}` string."""
+    out = dict(schema)
+    props = out.get("properties")
+    if isinstance(props, dict):
+        out["properties"] = {k: _open_to_variables(v) for k, v in props.items()}
+    if out.get("type") not in ("integer", "number") and "enum" not in out:
+        return out
+    description = out.pop("description", "")
+    return {"description": description, "anyOf": [out, {"type": "string", "pattern": rf"^(\d+(\.\d+)?|.*{_VAR}.*)$"}]}
+
+
 def _fault_entries() -> Schema:
     common = {
         "name": _string("Step name (default '<kind>#<index>')."),
         "start": _duration("Offset inside the fault phase (default 0s)."),
         "duration": _duration("How long (default: until the fault phase ends)."),
+        "restart": _object(
+            "The step's own undo, run when the step ends, before recovery is measured (docs/experiment.md).",
+            L.RESTART_KEYS,
+            {
+                "command": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "minItems": 1,
+                    "description": "Argument list, no shell; it must return: judged by its exit code.",
+                },
+                "timeout": _duration("For the command and the ready check together (default 30s)."),
+                "ready": _object(
+                    "Polled after the command exited 0.",
+                    L.READY_KEYS,
+                    {
+                        "tcp": _string("HOST:PORT that must accept a connection."),
+                        "http": _string("URL that must answer below 400."),
+                    },
+                ),
+            },
+        ),
     }
     entries = []
     for name in known_kinds():
@@ -202,7 +236,11 @@ def _fault_entries() -> Schema:
         if kind is None:
             continue
         doc = (type(kind).__doc__ or name).strip().splitlines()[0]
-        props = {"fault": {"const": name, "description": doc}, **common, **{k: {} for k in kind.keys}}
+        props = {
+            "fault": {"const": name, "description": doc},
+            **common,
+            **{k: _open_to_variables(kind.key_schema.get(k, {})) for k in kind.keys},
+        }
         entries.append(
             {
                 "type": "object",

@@ -49,7 +49,7 @@ __all__ = [
 
 DEFAULT_TIMEOUT_S = 5.0
 USER_AGENT = f"chaosrun/{__version__}"
-INSTALL_HINT = "is toxiproxy-server running? (scripts/install-toxiproxy.sh installs it)"
+INSTALL_HINT = "is toxiproxy-server running? (Toxiproxy 2.x: https://github.com/Shopify/toxiproxy/releases)"
 
 Stream: TypeAlias = Literal["upstream", "downstream"]
 _Json: TypeAlias = "str | int | float | bool | list[_Json] | dict[str, _Json] | None"

@@ -55,10 +55,12 @@ class Stats:
 
 
 def compute_stats(oks: list[bool] | array[int], latencies: list[float] | array[float]) -> Stats:
-    """Statistics of a set of samples: latency over the samples that measured one."""
+    """Statistics of a set of samples (`oks` and `latencies` aligned): latency over the successful
+    samples that measured one; failures count in the success ratio only (a timeout's latency is
+    the timeout, not the service's)."""
     n = len(oks)
     failures = n - sum(1 for ok in oks if ok)
-    lat = sorted(x for x in latencies if x == x)  # NaN: no latency measured
+    lat = sorted(x for ok, x in zip(oks, latencies, strict=False) if ok and x == x)  # NaN: not measured
     return Stats(
         samples=n,
         failures=failures,
@@ -114,6 +116,25 @@ def _certain_failures(tol: Tolerance, stats: Stats) -> list[str]:
     ]
 
 
+def resolved_limits(tol: Tolerance, baseline: Stats | None) -> tuple[tuple[str, float], ...]:
+    """The tolerance's limits as numbers (relative ones resolved against the baseline), for the
+    score: ("success_ratio", lowest ratio allowed) and ("p95_ms", highest latency allowed), ..."""
+    out: list[tuple[str, float]] = []
+    ratio = tol.success_ratio
+    if ratio is None:
+        out.append(("success_ratio", 1.0))
+    elif ratio.op in (">=", ">") and ratio.value is not None:
+        out.append(("success_ratio", ratio.value))
+    for name, bound in tol.latency_bounds():
+        if bound.op not in ("<", "<="):
+            continue
+        base = baseline.latency(name) if baseline is not None else None
+        limit = bound.limit(None if base is None or math.isnan(base) else base)
+        if limit is not None:
+            out.append((f"{name}_ms", limit * 1000))
+    return tuple(out)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PhaseVerdict:
     probe: str
@@ -125,6 +146,7 @@ class PhaseVerdict:
     tolerance: str
     reasons: tuple[str, ...]
     inconclusive: bool = False  # too much of the phase was not taken to judge it
+    limits: tuple[tuple[str, float], ...] = ()  # resolved_limits(): what the score measures against
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -372,6 +394,7 @@ class SeriesAccumulator:
                     tolerance="not judged" if tol is None else tol.describe(),
                     reasons=() if tol is None else tuple(reasons),
                     inconclusive=inconclusive,
+                    limits=() if tol is None else resolved_limits(tol, baseline if phase != "baseline" else None),
                 )
             )
         return out, recovery

@@ -340,8 +340,8 @@ def test_single_server_is_the_default_for_proxies() -> None:
 
 
 def test_fault_kind_receives_only_its_own_keys() -> None:
-    """The convention: a kind's node.mapping(allowed=<its keys>) never sees fault/name/start/duration."""
-    assert COMMON_FAULT_KEYS == ("fault", "name", "start", "duration")
+    """The convention: a kind's node.mapping(allowed=<its keys>) never sees fault/name/start/duration/restart."""
+    assert COMMON_FAULT_KEYS == ("fault", "name", "start", "duration", "restart")
     text = (
         MINIMAL
         + "toxiproxy: {proxies: {p: {}}}\nmethod:\n  - {fault: test.noop, name: n, start: 0s, duration: 1s, proxy: p}\n"

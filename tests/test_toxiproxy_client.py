@@ -155,7 +155,7 @@ def test_connection_refused_is_unreachable() -> None:
         run(url, lambda c: c.version())
     assert str(caught.value) == (
         f"toxiproxy {url}: cannot connect (connection refused) for GET /version; "
-        "is toxiproxy-server running? (scripts/install-toxiproxy.sh installs it)"
+        "is toxiproxy-server running? (Toxiproxy 2.x: https://github.com/Shopify/toxiproxy/releases)"
     )
     assert caught.value.url == url
 

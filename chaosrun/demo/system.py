@@ -33,7 +33,7 @@ REGIONS = ("us-east", "eu-west", "ap-south")
 REPLICAS = 2
 START_TIMEOUT_S = 20.0
 STOP_GRACE_S = 5.0
-INSTALL_HINT = "bash scripts/install-toxiproxy.sh"
+INSTALL_HINT = "a Toxiproxy 2.x release from https://github.com/Shopify/toxiproxy/releases"
 
 
 def find_toxiproxy() -> Path:
@@ -53,7 +53,7 @@ def find_toxiproxy() -> Path:
     looked = ", ".join(str(p) for p in candidates[:3])
     raise InfrastructureError(
         f"the demo needs the Toxiproxy server, not found (looked at {looked} and PATH); "
-        f"install it with `{INSTALL_HINT}` (or set CHAOSRUN_TOXIPROXY_SERVER)"
+        f"install {INSTALL_HINT} on the PATH (or set CHAOSRUN_TOXIPROXY_SERVER)"
     )
 
 

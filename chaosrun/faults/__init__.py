@@ -29,6 +29,7 @@ __all__ = [
 _BUILTIN_MODULES = (
     "chaosrun.faults.toxiproxy",
     "chaosrun.faults.process",
+    "chaosrun.faults.restart",
     "chaosrun.faults.chaostoolkit",
     "chaosrun.faults.kubernetes",
 )

@@ -54,6 +54,7 @@ class FaultContext:
     http: aiohttp.ClientSession | None = None  # the run's shared session (None for dry runs)
     log: Callable[[str], None] = print
     cache: dict[str, object] = field(default_factory=dict)  # per-backend clients, by key
+    seed: int = 0  # the run's seed: random choices of targets are drawn from it (`--seed`)
 
 
 Update: TypeAlias = tuple[float, Callable[[FaultContext], Awaitable[None]]]  # (offset after apply, action)
@@ -84,6 +85,14 @@ class Injection(ABC):
         engine asks about once a second during the fault phase and right before undo. Reads
         only. Default: None (not verifiable)."""
         return None
+
+    def applied_words(self) -> str:
+        """The terminal's line once applied."""
+        return f"injected {self.describe()}"
+
+    def undone_words(self) -> str:
+        """The terminal's line once undone (a kill, which cannot be undone, says so)."""
+        return f"removed {self.describe()}"
 
     def updates(self) -> Sequence[Update]:
         """Ramps: (seconds after apply, coroutine) pairs the engine runs on time. Default none."""
@@ -123,6 +132,8 @@ class FaultKind(ABC):
 
     # parameter keys this kind accepts (besides the common ones); used for the JSON Schema
     keys: ClassVar[tuple[str, ...]] = ()
+    # JSON Schema of each key (type, description, default); a key without one is left open
+    key_schema: ClassVar[Mapping[str, Mapping[str, object]]] = {}
 
 
 UndoFn: TypeAlias = Callable[[UndoRecord, FaultContext], Awaitable[None]]

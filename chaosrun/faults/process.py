@@ -1,9 +1,17 @@
-"""`process.kill`: a signal to local processes found by pidfile, name or listening port.
+"""`process.kill`: a signal to local processes found by pidfile, name, port or listen address.
 
 YAML: `- fault: process.kill` with `signal: KILL|TERM|STOP` (default KILL), one of
-`pidfile:` / `process_name:` / `port:` (`name:` is the step's own name), and `count: N` or
-`percent: P` of the matches (default `count: 1`; a percentage is rounded down, at least one).
-Which matches are hit is drawn at random per run; `--dry-run` lists every match and the draw.
+`pidfile:` / `process_name:` / `port:` / `listen: HOST:PORT` (`name:` is the step's own
+name), an optional `region:` that narrows the matches to processes listening on that
+region's host (with `port:`, on exactly HOST:PORT), and `count: N` or `percent: P` of the
+matches (default `count: 1`; a percentage is rounded down, at least one). Finding targets
+is in `process_targets.py`.
+
+Selection is deterministic: the matches are sorted (first listen address, then pid) and the
+sample is drawn with the run's seed (`--seed`, printed by `--dry-run` and by every run), so
+the dry run shows exactly the processes a real run with the same seed hits. Right before the
+signal, the selector is resolved again: if it now matches more processes, or an address the
+plan did not, the run refuses (PlanRefused, exit 2) instead of widening the blast radius.
 
 Blast radius: pid 1, chaosrun itself and every ancestor of chaosrun (its parent, the shell,
 ...), kernel threads and zombies are never targets; the experiment's `caps.max_targets`
@@ -11,7 +19,9 @@ applies to the processes picked.
 
 Undo: the record names the pid, its start time (field 22 of /proc/<pid>/stat) and the boot
 id, so a recycled pid is never signalled (the signal goes through a pidfd opened before the
-check). KILL and TERM cannot be undone: their undo is a recorded no-op. STOP is undone with
+check). KILL and TERM cannot be undone: their undo is a recorded no-op, worded as such ("not
+undoable; restarted by ..." when the step has a `restart:`, "replaced by pid N" when a new
+process already holds its address). STOP is undone with
 CONT, unless the process was already stopped (by someone else) when the fault started: then it
 is left as found. That is decided from /proc when the fault starts, never from the plan's
 snapshot (the process may be resumed during the baseline), and the ledger record, written
@@ -23,24 +33,41 @@ stopped. Undo is idempotent: a process that is gone or resumed needs nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import random
 import signal
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import FaultFailed, PlanRefused, RollbackFailed
 from ..model import FaultParams, FaultStep
 from . import fault, undoer
 from .base import FaultContext, FaultKind, Injection, ParseContext, UndoRecord
+from .process_targets import (
+    Listener,
+    ProcessInfo,
+    ProcessKillParams,
+    Scope,
+    SignalName,
+    boot_id,
+    find_matches,
+    find_processes,
+    find_targets,
+    listening_inodes,
+    pick,
+    protected_pids,
+    read_process,
+    region_of,
+)
+from .restart import describe_restart
 
 if TYPE_CHECKING:
     from ..node import Node
 
 __all__ = [
+    "Listener",
     "ProcessInfo",
     "ProcessKillParams",
     "SignalInjection",
@@ -51,177 +78,7 @@ __all__ = [
     "undo_process",
 ]
 
-SignalName = Literal["KILL", "TERM", "STOP"]
 _SIGNALS: dict[str, signal.Signals] = {"KILL": signal.SIGKILL, "TERM": signal.SIGTERM, "STOP": signal.SIGSTOP}
-_PROC = Path("/proc")
-_PF_KTHREAD = 0x00200000
-_TCP_LISTEN = "0A"
-
-
-# --- reading /proc ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProcessInfo:
-    """One process as /proc shows it."""
-
-    pid: int
-    ppid: int
-    start_ticks: int  # clock ticks after boot; with the pid, identifies the process
-    state: str  # R, S, D, T (stopped), t (traced), Z (zombie), ...
-    comm: str
-    cmdline: tuple[str, ...]
-    kernel_thread: bool
-
-    @property
-    def label(self) -> str:
-        """`1234 (storefront)` for messages."""
-        return f"{self.pid} ({self.comm})"
-
-
-def read_process(pid: int, proc: Path = _PROC) -> ProcessInfo | None:
-    """The process `pid`, or None when it is gone (or unreadable)."""
-    try:
-        stat = (proc / str(pid) / "stat").read_text(encoding="utf-8", errors="replace")
-        raw_cmdline = (proc / str(pid) / "cmdline").read_bytes()
-    except OSError:
-        return None
-    open_paren, close_paren = stat.find("("), stat.rfind(")")
-    fields = stat[close_paren + 2 :].split()
-    if open_paren < 0 or close_paren < 0 or len(fields) < 20:
-        return None
-    cmdline = tuple(part.decode("utf-8", "replace") for part in raw_cmdline.split(b"\0") if part)
-    return ProcessInfo(
-        pid=pid,
-        ppid=int(fields[1]),
-        start_ticks=int(fields[19]),
-        state=fields[0],
-        comm=stat[open_paren + 1 : close_paren],
-        cmdline=cmdline,
-        kernel_thread=bool(int(fields[6]) & _PF_KTHREAD),
-    )
-
-
-def _all_pids(proc: Path = _PROC) -> Iterator[int]:
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(proc):
-            if entry.name.isdigit():
-                yield int(entry.name)
-
-
-def boot_id(proc: Path = _PROC) -> str:
-    """This boot's id (start times count from boot, so a record from another boot is stale)."""
-    try:
-        return (proc / "sys" / "kernel" / "random" / "boot_id").read_text().strip()
-    except OSError:
-        return ""
-
-
-def protected_pids() -> frozenset[int]:
-    """Never targets: pid 1, this process and all its ancestors."""
-    out = {1, os.getpid()}
-    pid = os.getppid()
-    for _ in range(256):  # bounded walk up the tree
-        if pid <= 1 or pid in out:
-            break
-        out.add(pid)
-        info = read_process(pid)
-        if info is None:
-            break
-        pid = info.ppid
-    return frozenset(out)
-
-
-def listening_inodes(port: int, netns_pid: int | str = "self", proc: Path = _PROC) -> set[int]:
-    """Socket inodes listening on TCP `port` (IPv4 and IPv6) in the network namespace of `netns_pid`."""
-    inodes: set[int] = set()
-    for table in ("tcp", "tcp6"):
-        try:
-            lines = (proc / str(netns_pid) / "net" / table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            cols = line.split()
-            if len(cols) < 10 or cols[3] != _TCP_LISTEN:
-                continue
-            if int(cols[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(int(cols[9]))
-    return inodes
-
-
-def _socket_inodes(pid: int, proc: Path = _PROC) -> set[int]:
-    out: set[int] = set()
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(proc / str(pid) / "fd"):
-            with contextlib.suppress(OSError):
-                link = os.readlink(entry.path)
-                if link.startswith("socket:["):
-                    out.add(int(link[8:-1]))
-    return out
-
-
-def _netns(pid: int, proc: Path = _PROC) -> str:
-    try:
-        return os.readlink(proc / str(pid) / "ns" / "net")
-    except OSError:
-        return ""
-
-
-def _pids_on_port(port: int, candidates: Iterable[ProcessInfo], proc: Path = _PROC) -> set[int]:
-    """Pids holding a socket that listens on `port` (looked up in each process's own netns)."""
-    by_ns: dict[str, set[int]] = {}
-    out: set[int] = set()
-    for info in candidates:
-        ns = _netns(info.pid, proc)
-        if ns not in by_ns:
-            by_ns[ns] = listening_inodes(port, info.pid if ns else "self", proc)
-        if by_ns[ns] and _socket_inodes(info.pid, proc) & by_ns[ns]:
-            out.add(info.pid)
-    return out
-
-
-def _matches_name(info: ProcessInfo, name: str) -> bool:
-    if info.comm == name[:15] or (info.cmdline and os.path.basename(info.cmdline[0]) == name):
-        return True
-    return name in " ".join(info.cmdline)
-
-
-def find_processes(
-    *, pidfile: Path | None = None, name: str | None = None, port: int | None = None, proc: Path = _PROC
-) -> list[ProcessInfo]:
-    """Live processes matching one selector, sorted by pid; protected ones are left out.
-
-    Raises PlanRefused for a pidfile that is missing or does not hold a pid.
-    """
-    protected = protected_pids()
-
-    def eligible(info: ProcessInfo | None) -> bool:
-        return info is not None and info.pid not in protected and not info.kernel_thread and info.state != "Z"
-
-    if pidfile is not None:
-        pid = _read_pidfile(pidfile)
-        info = read_process(pid, proc)
-        return [info] if info is not None and eligible(info) else []
-    candidates = [i for i in (read_process(p, proc) for p in _all_pids(proc)) if i is not None and eligible(i)]
-    if name is not None:
-        return [i for i in candidates if _matches_name(i, name)]
-    if port is not None:
-        on_port = _pids_on_port(port, candidates, proc)
-        return [i for i in candidates if i.pid in on_port]
-    return []
-
-
-def _read_pidfile(path: Path) -> int:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace").strip()
-    except FileNotFoundError:
-        raise PlanRefused(f"process.kill: pidfile {path} does not exist; is the process running?") from None
-    except OSError as exc:
-        raise PlanRefused(f"process.kill: cannot read pidfile {path}: {exc.strerror or exc}") from None
-    first = text.split()[0] if text else ""
-    if not first.isdigit() or int(first) <= 0:
-        raise PlanRefused(f"process.kill: pidfile {path} does not hold a pid (got {text[:40]!r})")
-    return int(first)
 
 
 # --- signalling -------------------------------------------------------------------------
@@ -278,32 +135,6 @@ def _send(pid: int, start_ticks: int, sig: signal.Signals) -> bool:
 # --- the fault kind ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProcessKillParams(FaultParams):
-    """Which processes, how many, which signal."""
-
-    signal: SignalName = "KILL"
-    pidfile: str | None = None  # absolute path
-    name: str | None = None
-    port: int | None = None
-    count: int | None = None
-    percent: float | None = None
-
-    @property
-    def selector(self) -> str:
-        if self.pidfile is not None:
-            return f"pidfile {self.pidfile}"
-        if self.name is not None:
-            return f"process_name {self.name!r}"
-        return f"port {self.port}"
-
-    def how_many(self, matches: int) -> int:
-        """Processes to hit out of `matches` (percent rounds down, but at least one)."""
-        if self.percent is not None:
-            return min(matches, max(1, int(matches * self.percent / 100)))
-        return min(matches, self.count if self.count is not None else 1)
-
-
 @dataclass(kw_only=True, eq=False)
 class SignalInjection(Injection):
     """One signal to one process, identified by pid and start time."""
@@ -314,7 +145,11 @@ class SignalInjection(Injection):
     signal: SignalName
     process: ProcessInfo
     boot: str
-    matched: str  # `1 of 3 processes on port 8081`
+    matched: str  # `1 of 3 processes by port 8081`
+    listeners: tuple[Listener, ...] = ()
+    # every process the selector matched when the plan was made: (pid, start ticks), addresses
+    planned: frozenset[tuple[int, int]] = frozenset()
+    planned_addresses: frozenset[str] = frozenset()
     # STOP only: whether the process was already stopped (by someone else) when the fault
     # started. None until decided, then fixed for this injection. Never taken from
     # `process.state` (the plan's snapshot: the process may be resumed during the baseline),
@@ -323,11 +158,43 @@ class SignalInjection(Injection):
     # the state of that moment, and `apply()` then sends STOP only when the record resumes it.
     stopped_before: bool | None = field(default=None, repr=False)
 
+    def _where(self) -> str:
+        on = f" on {', '.join(str(x) for x in self.listeners)}" if self.listeners else ""
+        return on + (f" in {self.region}" if self.region else "")
+
     def describe(self) -> str:
         what = {"KILL": "kill -KILL", "TERM": "kill -TERM", "STOP": "pause (STOP, undo sends CONT)"}[self.signal]
         stopped = self.stopped_before if self.stopped_before is not None else self._stopped_now()
         note = "; already stopped: left stopped" if self.signal == "STOP" and stopped else ""
-        return f"{what} pid {self.process.label}, {self.matched}{note}"
+        if self.signal != "STOP":
+            note = "; not undoable: " + (
+                f"restarted by {describe_restart(self.step.restart)} when the step ends"
+                if self.step.restart is not None
+                else "nothing in this experiment restarts it (a supervisor may)"
+            )
+        return f"{what} pid {self.process.label}{self._where()}, {self.matched}{note}"
+
+    def undone_words(self) -> str:
+        if self.signal == "STOP":
+            return f"resumed pid {self.process.label}{self._where()}"
+        head = f"pid {self.process.label}{self._where()} was sent SIG{self.signal}: not undoable"
+        replaced = self._replacement()
+        if replaced is not None:
+            return f"{head}; replaced by pid {replaced}, seen at {datetime.now(UTC).strftime('%H:%M:%S')} UTC"
+        if self.step.restart is not None:
+            return f"{head}; restarted by the step's restart next"
+        return f"{head}; nothing in this experiment restarts it"
+
+    def _replacement(self) -> str | None:
+        """A new process holding one of the killed one's addresses (a supervisor's restart), if any."""
+        for address in self.listeners:
+            if address.wildcard:
+                continue
+            matches, _ = find_matches(scope=Scope(hosts=frozenset({address.host}), port=address.port))
+            for m in matches:
+                if (m.process.pid, m.process.start_ticks) != (self.process.pid, self.process.start_ticks):
+                    return m.process.label
+        return None
 
     def _stopped_now(self) -> bool:
         """Whether the target is stopped right now. A process that is gone (or whose pid was
@@ -364,7 +231,24 @@ class SignalInjection(Injection):
             return None
         return _is_stopped(info)
 
+    async def _refuse_if_widened(self, ctx: FaultContext) -> None:
+        """The selector, resolved again right before the signal, must not match more than the plan did."""
+        params = self.step.params
+        if not isinstance(params, ProcessKillParams) or not self.planned:
+            return
+        now, _ = await asyncio.to_thread(find_targets, params, ctx.experiment)
+        added = [m for m in now if (m.process.pid, m.process.start_ticks) not in self.planned]
+        new_addresses = sorted({str(x) for m in now for x in m.listeners} - self.planned_addresses)
+        if len(now) > len(self.planned) or new_addresses:
+            what = ", ".join(m.label() for m in added) or ", ".join(new_addresses)
+            raise PlanRefused(
+                f"{self.step.location}: process.kill step {self.step.name!r}: {params.selector} now matches "
+                f"{len(now)} process(es) (the plan matched {len(self.planned)}); new: {what}. Refusing to widen the "
+                "blast radius: nothing was signalled; check the processes and run `chaosrun run --dry-run` again"
+            )
+
     async def apply(self, ctx: FaultContext) -> None:
+        await self._refuse_if_widened(ctx)
         decided = self.stopped_before  # fixed by undo_record() when the ledger entry was written
 
         def send_if(info: ProcessInfo) -> bool:
@@ -406,21 +290,38 @@ class ProcessKill(FaultKind):
     """Send KILL, TERM or STOP (then CONT on undo) to local processes."""
 
     backend: ClassVar[str] = "process"
-    keys: ClassVar[tuple[str, ...]] = ("signal", "pidfile", "process_name", "port", "count", "percent")
+    keys: ClassVar[tuple[str, ...]] = (
+        "signal", "pidfile", "process_name", "port", "listen", "region", "count", "percent",
+    )  # fmt: skip
+
+    key_schema: ClassVar[dict[str, dict[str, object]]] = {
+        "signal": {"enum": ["KILL", "TERM", "STOP"], "description": "Default KILL; STOP is undone with CONT."},
+        "pidfile": {"type": "string", "description": "A file holding the pid (relative to the experiment file)."},
+        "process_name": {"type": "string", "description": "Matches the command name or command line."},
+        "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "Listening on this TCP port."},
+        "listen": {"type": "string", "description": "Listening on exactly this HOST:PORT."},
+        "region": {"type": "string", "description": "Only processes listening on this region's host."},
+        "count": {"type": "integer", "minimum": 1, "description": "How many of the matches (default 1)."},
+        "percent": {"type": "number", "exclusiveMinimum": 0, "maximum": 100,
+                    "description": "Share of the matches, rounded down, at least one."},
+    }  # fmt: skip
 
     def parse(self, node: Node, ctx: ParseContext) -> FaultParams | None:
         m = node.mapping(self.keys)
         if m is None:
             return None
-        selectors = [k for k in ("pidfile", "process_name", "port") if k in m]
+        selectors = [k for k in ("pidfile", "process_name", "port", "listen") if k in m]
         if len(selectors) != 1:
-            node.error("give exactly one of 'pidfile', 'process_name' or 'port' to find the processes")
+            node.error("give exactly one of 'pidfile', 'process_name', 'port' or 'listen' to find the processes")
+            return None
+        if "listen" in m and "region" in m:
+            m["region"].error("give 'listen: HOST:PORT' or 'region' (with 'port'), not both: listen names the address")
             return None
         if "count" in m and "percent" in m:
             node.error("give 'count' or 'percent', not both")
             return None
         sig = m["signal"].choice(tuple(_SIGNALS)) if "signal" in m else "KILL"
-        pidfile = name = None
+        pidfile = name = listen = region = None
         port = None
         if "pidfile" in m and (text := m["pidfile"].str()) is not None:
             pidfile = str(Path(ctx.base_dir, text).resolve()) if not os.path.isabs(text) else text
@@ -428,48 +329,60 @@ class ProcessKill(FaultKind):
             name = m["process_name"].str()
         if "port" in m:
             port = m["port"].int(min=1, max=65535)
+        if "listen" in m:
+            from ..loader.fields import _address
+
+            listen = _address(m["listen"])
+        if "region" in m:
+            region = m["region"].str()
+            if region is not None and region not in ctx.regions:
+                m["region"].error(f"unknown region '{region}'; declared: {', '.join(ctx.regions) or '(none)'}")
+                return None
         count = m["count"].int(min=1) if "count" in m else None
         percent = m["percent"].float(min=0.0, max=100.0) if "percent" in m else None
         if percent is not None and percent <= 0:
             m["percent"].error("must be more than 0")
             percent = None
-        if sig is None or (pidfile, name, port) == (None, None, None):
+        if sig is None or (pidfile, name, port, listen) == (None, None, None, None):
             return None
         if ("count" in m and count is None) or ("percent" in m and percent is None):
             return None
         return ProcessKillParams(
-            signal=_signal_name(sig), pidfile=pidfile, name=name, port=port, count=count, percent=percent
-        )
+            signal=_signal_name(sig), pidfile=pidfile, name=name, port=port, listen=listen, region=region,
+            count=count, percent=percent,
+        )  # fmt: skip
 
     async def resolve(self, step: FaultStep, ctx: FaultContext) -> list[Injection]:
         params = step.params
         if not isinstance(params, ProcessKillParams):
             raise TypeError(f"{step.kind}: expected ProcessKillParams, got {type(params).__name__}")
-        matches = await asyncio.to_thread(
-            find_processes,
-            pidfile=Path(params.pidfile) if params.pidfile else None,
-            name=params.name,
-            port=params.port,
-        )
+        matches, skipped = await asyncio.to_thread(find_targets, params, ctx.experiment)
+        for s in skipped:
+            ctx.log(f"process.kill {step.name!r}: not a target: {s.label()} listens on every address (all regions)")
         if not matches:
             return []
-        picked = random.sample(matches, params.how_many(len(matches)))
+        picked = pick(matches, params.how_many(len(matches)), ctx.seed, step.name)
         noun = "process" if len(matches) == 1 else "processes"
-        matched = f"{len(picked)} of {len(matches)} {noun} by {params.selector}"
+        matched = f"{len(picked)} of {len(matches)} {noun} by {params.selector} (seed {ctx.seed})"
         if len(matches) > len(picked):
-            matched += f" (matches: {', '.join(str(i.pid) for i in matches)})"
+            matched += f" (matches: {', '.join(str(m.process.pid) for m in matches)})"
         boot = boot_id()
+        planned = frozenset((m.process.pid, m.process.start_ticks) for m in matches)
+        addresses = frozenset(str(x) for m in matches for x in m.listeners)
         return [
             SignalInjection(
                 step=step,
-                target=f"process:{info.pid}",
-                region=None,
+                target=f"process:{m.process.pid}",
+                region=params.region or region_of(m.listeners, ctx.experiment),
                 signal=params.signal,
-                process=info,
+                process=m.process,
                 boot=boot,
                 matched=matched,
+                listeners=m.listeners,
+                planned=planned,
+                planned_addresses=addresses,
             )
-            for info in sorted(picked, key=lambda i: i.pid)
+            for m in picked
         ]
 
 

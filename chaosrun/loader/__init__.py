@@ -36,7 +36,9 @@ from .keys import PHASE_KEYS as PHASE_KEYS
 from .keys import PROBE_KEYS as PROBE_KEYS
 from .keys import PROXY_KEYS as PROXY_KEYS
 from .keys import PYTHON_KEYS as PYTHON_KEYS
+from .keys import READY_KEYS as READY_KEYS
 from .keys import REQUIRED_TOP_KEYS as REQUIRED_TOP_KEYS
+from .keys import RESTART_KEYS as RESTART_KEYS
 from .keys import ROLLBACK_KEYS as ROLLBACK_KEYS
 from .keys import SECRET_KEYS as SECRET_KEYS
 from .keys import SPEC_KEYS as SPEC_KEYS

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-COMMON_FAULT_KEYS = ("fault", "name", "start", "duration")
+COMMON_FAULT_KEYS = ("fault", "name", "start", "duration", "restart")
+RESTART_KEYS = ("command", "timeout", "ready")
+READY_KEYS = ("tcp", "http")
 DEFAULT_TOXIPROXY_URL = "http://127.0.0.1:8474"
 ENV_PREFIX = "CHAOSRUN_VAR_"
 

@@ -9,7 +9,7 @@ from collections.abc import Collection
 from urllib.parse import urlsplit
 
 from ..faults import ParseContext, get_kind, known_kinds
-from ..model import Caps, FaultStep, Phases, Region, Rollback, SecretRef, ToxiproxyProxy, ToxiproxyServer
+from ..model import Caps, FaultStep, Phases, Region, Restart, Rollback, SecretRef, ToxiproxyProxy, ToxiproxyServer
 from ..node import Document, Node
 from ..units import format_duration
 from .fields import (
@@ -36,6 +36,8 @@ from .keys import (
     DEFAULT_TOXIPROXY_URL,
     PHASE_KEYS,
     PROXY_KEYS,
+    READY_KEYS,
+    RESTART_KEYS,
     ROLLBACK_KEYS,
     SECRET_KEYS,
     TOXIPROXY_KEYS,
@@ -179,7 +181,28 @@ class _Sections:
             start_s=start,
             duration_s=duration,
             location=_location(item),
+            restart=self.restart(own["restart"]) if "restart" in own else None,
         )
+
+    def restart(self, node: Node) -> Restart | None:
+        """`restart: {command: [...], timeout: 30s, ready: {tcp: HOST:PORT} | {http: URL}}`."""
+        f = node.mapping(RESTART_KEYS, required=("command",))
+        argv = _get([f] if f else [], "command", _argv, None)
+        if f is None or argv is None:
+            return None
+        tcp = http = None
+        if "ready" in f:
+            ready = f["ready"].mapping(READY_KEYS) or {}
+            if len(ready) != 1:
+                f["ready"].error("expected exactly one of 'tcp: HOST:PORT' or 'http: URL'")
+                return None
+            tcp, http = _get([ready], "tcp", _address, None), _get([ready], "http", _url, None)
+            if tcp is None and http is None:
+                return None
+        return Restart(
+            argv=argv, timeout_s=_get([f], "timeout", _positive, 30.0), ready_tcp=tcp, ready_http=http,
+            location=_location(node),
+        )  # fmt: skip
 
     def rollbacks(self, node: Node) -> tuple[Rollback, ...]:
         return _unique([(item, self.rollback(item, i)) for i, item in enumerate(node.items() or [])], "rollback")

@@ -157,6 +157,7 @@ class Verdict:
     reasons: tuple[str, ...] = ()
     not_taken: int = 0  # samples chaosrun could not take or time (not in the figures above)
     inconclusive: bool = False
+    limits: tuple[tuple[str, float], ...] = ()  # the tolerance as numbers: success_ratio, p95_ms, ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -110,6 +110,7 @@ def render_junit(journal: Journal) -> str:
         "score": score.value,
         "chaosrun_version": journal.chaosrun_version,
         "source": journal.experiment.source,
+        **{f"score.{r.region}": "not judged" if r.value is None else r.value for r in score.regions},
     }
     for key, value in properties.items():
         ET.SubElement(props, "property", name=key, value=_x(value))

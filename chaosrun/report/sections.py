@@ -15,7 +15,7 @@ from .charts import timeline_svg, trend_svg
 from .data import FaultRecord, Journal
 from .markup import badge, e, empty, section, table
 from .results import ErrorRow, ProbeRow, RegionFigure, error_rows, probe_rows, recovery_result, verdict_word
-from .score import PHASE_WEIGHTS, RECOVERY_ZERO_AT, STATUS_CAPS, Score
+from .score import RECOVERY_ZERO_AT, STATUS_CAPS, Score
 
 if TYPE_CHECKING:
     from ..history import RunSummary
@@ -49,29 +49,35 @@ def _at(journal: Journal, t: float | None) -> str:
 
 def _score(score: Score) -> str:
     rows = []
-    for part in score.parts:
-        credit = "not counted" if part.credit is None else f"{part.credit * 100:.1f}%"
+    for r in score.regions:
+        worst = r.worst
         rows.append(
-            [e(part.name.replace("_", " ")), f"{part.weight:g}", credit, f"{score.points(part):.1f}", e(part.detail)]
-        )
-    cap = (
-        f'<p class="alert warn">{e(score.cap_reason)} (before the cap: {score.raw:.1f}).</p>'
-        if score.cap_reason
-        else ""
-    )
-    weights = ", ".join(f"{k} ×{v:g}" for k, v in PHASE_WEIGHTS.items())
+            [e(r.region), "not judged" if r.value is None else f"<strong>{r.value}</strong>",
+             e(worst.detail) if worst else "nothing judged after the baseline"]
+        )  # fmt: skip
+    items = [
+        [e(r.region), e(c.probe), e(c.phase), e(c.what), f"{c.consumed:.0%}", str(c.points), e(c.detail)]
+        for r in score.regions
+        for c in r.items
+    ]
+    cap = f'<p class="alert warn">{e(score.cap_reason)} (before the cap: {score.raw}).</p>' if score.cap_reason else ""
     caps = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in STATUS_CAPS.items())
     body = f"""<div class="score-big"><span class="big">{score.value}</span><span> / 100</span></div>
-{cap}{table("What makes up the score", ["Part", "Weight", "Credit", "Points", "Counted"], rows)}
+{cap}{table("Score per region (the run scores its worst region)", ["Region", "Score", "What decided it"], rows)}
+{table("What made up the score", ["Region", "Probe", "Phase", "Check", "Consumed", "Allows", "Detail"], items)}
 <div class="formula"><h3>How the score is computed</h3>
-<p><code>score = floor(min(cap, 70% × steady state + 30% × recovery))</code>, clamped to 0–100,
-so it can never exceed 100.</p>
-<ul><li><strong>Steady state</strong>: the weighted share of judged verdicts (probe × region × phase) that held;
-phase weights {e(weights)}: holding up under the fault and coming back count double.</li>
-<li><strong>Recovery</strong>: per probe and region, full credit within the objective, falling linearly to 0 at
-{RECOVERY_ZERO_AT:g}× the objective; 0 if it never recovered. A probe without a recovery objective is not counted
-(its recovery phase still is, in the steady state).</li>
-<li>A part with nothing to judge is left out and the other carries its weight.</li>
+<p>Every judged check after the baseline consumes part of its tolerance: 0% when nothing was used,
+<strong>50% exactly at the limit</strong>, 100% at total loss. A region scores
+<code>floor(100 × (1 − its largest consumption))</code>; the run scores its <strong>worst region</strong>,
+so healthy regions never dilute an outage. 50 is the edge of the tolerance: within it a region scores 50–100.</p>
+<ul><li><strong>Errors</strong>: failed share <code>f</code> against the budget <code>a = 1 − success_ratio</code>:
+<code>0.5·f/a</code>, beyond it <code>0.5 + 0.5·(f−a)/(1−a)</code>.</li>
+<li><strong>Latency</strong> (each bounded p50/p95/p99/max/mean, over successful samples): from the baseline's
+value <code>b</code> to the limit <code>L</code>: <code>0.5·(v−b)/(L−b)</code>, beyond it
+<code>0.5 + 0.5·min(1, (v−L)/L)</code>.</li>
+<li><strong>Recovery</strong> against <code>recover_within</code> <code>o</code>: <code>0.5·r/o</code>, late
+<code>0.5 + 0.5·min(1, (r−o)/(2o))</code>, never recovered 100%.</li>
+<li>A deviation for another reason (a window, too few samples) consumes at least 51%.</li>
 <li><strong>Cap by status</strong>: {e(caps)}.</li></ul></div>"""
     return section("score", "Resilience score", body)
 
@@ -81,6 +87,9 @@ def _timeline(journal: Journal, figures: Sequence[RegionFigure]) -> str:
     by_region = {f.region: f for f in figures}
     for i, region in enumerate(journal.regions):
         fig = by_region.get(region)
+        if not any(s.region == region and len(s) for s in journal.series):  # no probe runs there: no empty chart
+            parts.append(f'<p class="muted">{e(region)}: no probe samples this region, so there is no chart.</p>')
+            continue
         svg = timeline_svg(journal, region, chart_id=f"tl{i}")
         caption = (
             f"{e(region)}: {e(fig.verdict)}, {fig.samples:,} samples, success {fmt.ratio(fig.success_ratio)}, "
@@ -97,7 +106,8 @@ def _timeline(journal: Journal, figures: Sequence[RegionFigure]) -> str:
         "(statistics in the tables use every sample). Shading: the baseline, fault and recovery phases; hatching: "
         "fault windows; red line: guardrail trip; purple dotted line: rollback.</p>"
     )
-    hint = '<p class="scroll-hint small muted">The charts are wide: scroll them sideways.</p>' if parts else ""
+    drawn = any("<figure" in p for p in parts)
+    hint = '<p class="scroll-hint small muted">The charts are wide: scroll them sideways.</p>' if drawn else ""
     gone = [f for f in journal.faults if f.missing_s is not None]
     if gone:  # the hypothesis was not tested under these faults for the whole fault phase
         key += (
@@ -128,8 +138,14 @@ def _results(rows: Sequence[ProbeRow]) -> str:
             f"<!--row:{cls}-->{e(r.probe)}", e(r.region), e(r.phase), f"{s.samples:,}", fmt.ratio(s.success_ratio),
             fmt.ms(s.p50_ms), fmt.ms(s.p95_ms), fmt.ms(s.p99_ms), fmt.ms(s.max_ms), e(r.tolerance or "–"), verdict,
         ])  # fmt: skip
-    headers = ["Probe", "Region", "Phase", "Samples", "Success", "p50", "p95", "p99", "Max", "Tolerance", "Verdict"]
-    body = table("Probe × region × phase", headers, out, cls="results") if out else empty("No probe results.")
+    headers = ["Probe", "Region", "Phase", "Samples", "Success", "p50 (ok)", "p95 (ok)", "p99 (ok)", "Max (ok)",
+               "Tolerance", "Verdict"]  # fmt: skip
+    body = (
+        table("Probe × region × phase", headers, out, cls="results")
+        + '<p class="muted small">Latency columns (ok) count successful samples only; failures are in Success.</p>'
+        if out
+        else empty("No probe results.")
+    )
     return section("results", "Results per probe, region and phase", body)
 
 
@@ -291,9 +307,34 @@ def _status_badge(status: str) -> str:
 _PROBE_HEADERS = ("Probe", "Kind", "Target", "Every", "Tolerance", "During the fault", "Recover within", "Regions")
 
 
+def _rerun_command(command: str) -> str:
+    """The run's own command without `--out` (a re-run writes a new folder): its --state-dir, --var
+    and --seed (the same targets) are kept. "" when it was not a `chaosrun run`."""
+    import shlex
+
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return ""
+    if words[:2] != ["chaosrun", "run"]:
+        return ""
+    kept: list[str] = []
+    skip = False
+    for w in words:
+        if skip:
+            skip = False
+        elif w == "--out":
+            skip = True
+        elif not w.startswith("--out="):
+            kept.append(w)
+    return shlex.join(kept)
+
+
 def _configuration(journal: Journal) -> str:
     exp = journal.experiment
-    rerun = f"chaosrun run {exp.source}" if exp.source else "chaosrun run <experiment file>"
+    rerun = _rerun_command(journal.command) or (
+        f"chaosrun run {exp.source}" if exp.source else "chaosrun run <experiment file>"
+    )
     probes = [
         [e(p.name), e(p.kind), f"<code>{e(p.target)}</code>", fmt.seconds(p.every_s), e(p.tolerance or "–"),
          e(p.during or "–"), fmt.seconds(p.recover_within_s), e(", ".join(p.regions) or "all")]

@@ -1,5 +1,6 @@
 """Exact statistics over sample columns, and downsampling for what is drawn.
 
+Latency statistics count successful samples only (failures are in the success ratio).
 Statistics are exact: percentiles interpolate linearly between the two closest ranks
 (`h = (n - 1) * q`; the same as numpy's default "linear" method and Excel's PERCENTILE.INC).
 Only drawing is approximate: `envelope` keeps each bucket's lowest and highest sample so a
@@ -63,13 +64,15 @@ class SampleStats:
 
 
 def summarize(latency_ms: Iterable[float] | FloatArray, ok: Iterable[bool] | npt.NDArray[np.bool_]) -> SampleStats:
-    """Exact statistics of samples; latencies that are nan (not measured) are left out.
+    """Exact statistics of samples: latency over the **successful** samples that measured one (a
+    failed sample's latency, often its timeout, is not the service's); failures count in
+    `failures` and `success_ratio`. The same definition as the verdicts (chaosrun/verdict.py).
 
     Vectorised, with the same interpolation as `percentile`.
     """
     oks = np.asarray(ok if isinstance(ok, np.ndarray) else list(ok), dtype=bool)
     lat = np.asarray(latency_ms if isinstance(latency_ms, np.ndarray) else list(latency_ms), dtype=float)
-    measured = np.sort(lat[~np.isnan(lat)])
+    measured = np.sort(lat[oks & ~np.isnan(lat)] if len(lat) == len(oks) else lat[~np.isnan(lat)])
     n, good = len(oks), int(oks.sum())
 
     def quantile(q: float) -> float | None:

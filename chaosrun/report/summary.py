@@ -47,14 +47,14 @@ def render_summary(journal: Journal) -> str:
     icon, words, meaning = fmt.STATUS_TEXT[journal.status]
     score = score_journal(journal)
     exp = journal.experiment
-    parts = ", ".join(
-        f"{p.name.replace('_', ' ')} {'n/a' if p.credit is None else f'{p.credit * 100:.0f}%'}" for p in score.parts
-    )
+    parts = ", ".join(f"{r.region} {'not judged' if r.value is None else r.value}" for r in score.regions)
     out = [
         f"# {icon} {words}: {_md(exp.title)}",
         "",
-        f"**Resilience score: {score.value} / 100** ({parts}{'; ' + score.cap_reason if score.cap_reason else ''})",
+        f"**Resilience score: {score.value} / 100** (the worst region's; per region: {_md(parts) or 'none judged'}"
+        f"{'; ' + _md(score.cap_reason) if score.cap_reason else ''})",
         "",
+        *([f"Worst: {_md(w.worst.detail)}", ""] if (w := score.worst_region) is not None and w.worst else []),
         f"{_md(journal.reason or meaning)}",
         "",
         f"Run {_md(journal.run_id or '?')} · started {fmt.when(journal.started_at)}"
@@ -72,13 +72,15 @@ def render_summary(journal: Journal) -> str:
             continue
         out += [f"## {_md(region)}", ""]
         out += _table(
-            ["Probe", "Phase", "Samples", "Success", "p95", "p99", "Verdict"],
+            ["Probe", "Phase", "Samples", "Success", "p95 (ok)", "p99 (ok)", "Verdict"],
             [[_md(r.probe), _md(r.phase), f"{r.stats.samples:,}", fmt.ratio(r.stats.success_ratio),
               fmt.ms(r.stats.p95_ms),
               fmt.ms(r.stats.p99_ms),
               verdict_word(r.judged, r.held, r.inconclusive) + ("".join(f"; {_md(x)}" for x in r.reasons))]
              for r in mine],
         )  # fmt: skip
+    if rows:
+        out += ["Latency (ok): over successful samples only; failed samples count in Success.", ""]
     if journal.recovery:
         out += ["## Recovery", ""]
         out += _table(

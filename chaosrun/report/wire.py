@@ -191,6 +191,7 @@ def _verdict(w: _Wire) -> Verdict:
         reasons=w.strs("reasons"),
         not_taken=w.integer("not_taken"),
         inconclusive=w.flag("inconclusive") is True,
+        limits=tuple((k, v) for k in sorted(w.obj("limits")._d) if (v := w.obj("limits").num(k)) is not None),
     )
 
 

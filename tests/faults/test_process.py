@@ -269,7 +269,7 @@ def test_no_match_refuses_the_plan_and_dry_run_lists_targets(tmp_path: Path, chi
         find_processes(pidfile=tmp_path / "missing.pid")
 
 
-_ONE_SELECTOR = "give exactly one of 'pidfile', 'process_name' or 'port'"
+_ONE_SELECTOR = "give exactly one of 'pidfile', 'process_name', 'port' or 'listen'"
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,9 @@ def test_record_and_list_runs_newest_first_with_region_figures(tmp_path: Path) -
 
     runs = list_runs(db, "Payments survive a slow EU database")
     assert [r.status for r in runs] == ["held", "deviated", "held"]
-    assert runs[0].started_at.startswith("2026-11-23") and runs[0].score == 100
+    # eu-west recovered in 1.4s of its 10s objective: 0.5 x 1.4 / 10 = 7% of it consumed, so 93
+    assert runs[0].started_at.startswith("2026-11-23") and runs[0].score == 93
+    assert runs[0].region_scores == (("us-east", 100), ("eu-west", 93))
     assert runs[1].score < 100
     eu = next(f for f in runs[1].regions if f.region == "eu-west")
     assert eu.verdict == "deviated" and eu.p95_ms is not None and eu.p95_ms > 300 and eu.recovery_s == 14.0
@@ -100,3 +102,30 @@ def test_default_state_dir(env: dict[str, str], expected: str, monkeypatch: pyte
         monkeypatch.setenv(name, value)
     assert default_state_dir() == Path(expected).expanduser()
     assert default_db_path() == Path(expected).expanduser() / "history.sqlite"
+
+
+def test_history_shows_judged_probes_only_per_probe(tmp_path: Path) -> None:
+    """A diagnostic probe (not judged) never mixes into the figures: one p95 per judged probe."""
+    from dataclasses import replace
+
+    journal = _journal("held", 1)
+    journal = replace(journal, verdicts=tuple(
+        replace(v, judged=False, held=None) if v.probe == "catalog" else v for v in journal.verdicts
+    ))  # fmt: skip
+    db = tmp_path / "history.sqlite"
+    assert record_run(db, journal, tmp_path / "r1" / "journal.json")
+    (run,) = list_runs(db)
+    assert {(p.probe, p.region) for p in run.probes} == {("checkout", "us-east"), ("checkout", "eu-west")}
+    text = format_history([run])
+    assert "P95 PER JUDGED PROBE (OK SAMPLES)" in text and "checkout@us-east" in text and "catalog@" not in text
+
+
+def test_a_replaced_journal_is_not_pointed_at(tmp_path: Path) -> None:
+    """Two runs written to the same --out folder: the older row no longer names the journal."""
+    db = tmp_path / "history.sqlite"
+    path = tmp_path / "out" / "journal.json"
+    first, second = _journal("held", 1), _journal("deviated", 2)
+    assert record_run(db, first, path) and record_run(db, second, path)
+    rows = {r.run_id: r.journal_path for r in list_runs(db)}
+    assert rows[second.run_id] == str(path)
+    assert rows[first.run_id] == f"(replaced by run {second.run_id})"

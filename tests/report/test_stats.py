@@ -97,3 +97,18 @@ def test_summarize_agrees_with_the_reference_percentile_on_random_data() -> None
         percentile(ordered, 0.99),
     )
     assert stats.max_ms == ordered[-1]
+
+
+def test_latency_figures_count_successful_samples_only() -> None:
+    """A fault's timeouts (2000 ms each) do not become its p95: they are failures, counted in the
+    success ratio; the latency figures describe the answers that succeeded (docs/experiment.md)."""
+    from chaosrun.report.stats import summarize
+    from chaosrun.verdict import compute_stats
+
+    latency_ms = [100.0, 200.0, 300.0, 2000.0, 2000.0]
+    ok = [True, True, True, False, False]
+    report = summarize(latency_ms, ok)
+    assert (report.samples, report.failures, report.success_ratio) == (5, 2, 0.6)
+    assert (report.p50_ms, report.max_ms, report.mean_ms) == (200.0, 300.0, 200.0)
+    verdict = compute_stats(ok, [x / 1000 for x in latency_ms])
+    assert (verdict.p50_s, verdict.max_s, verdict.success_ratio) == (0.2, 0.3, 0.6)

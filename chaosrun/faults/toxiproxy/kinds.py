@@ -10,7 +10,7 @@ proxy's previous `enabled` value here, so undo restores it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
@@ -20,7 +20,7 @@ from ...toxiproxy_client import Proxy, server_key
 from .. import fault
 from ..base import FaultContext, FaultKind, Injection, ParseContext
 from .injections import ClaimInjection, DownInjection, ProxyInjection, ToxicInjection, _connect
-from .params import _ATTRS, DownParams, ToxicParams, _keys, _parse_target, _parse_toxic
+from .params import _ATTRS, DownParams, ToxicParams, _keys, _parse_target, _parse_toxic, key_schema
 from .undo import DOWN_MARKER, PREFIX, _is_mine, _same_address, claim_name, owner_of, toxic_name
 
 if TYPE_CHECKING:
@@ -114,6 +114,7 @@ def _register_toxic_kind(toxic_type: str) -> type[_ToxicKind]:
 
     Kind.toxic_type = toxic_type
     Kind.keys = _keys(toxic_type)
+    Kind.key_schema = key_schema(toxic_type)
     Kind.__name__ = Kind.__qualname__ = toxic_type.title().replace("_", "") + "Fault"
     return fault(f"toxiproxy.{toxic_type}")(Kind)
 
@@ -124,6 +125,9 @@ TOXIC_KINDS = {toxic_type: _register_toxic_kind(toxic_type) for toxic_type in _A
 @fault("toxiproxy.down")
 class DownFault(_ToxiproxyKind):
     keys = ("proxy", "region")
+    key_schema: ClassVar[Mapping[str, Mapping[str, object]]] = {
+        k: v for k, v in key_schema("timeout").items() if k in ("proxy", "region")
+    }
 
     def parse(self, node: Node, ctx: ParseContext) -> FaultParams | None:
         m = node.mapping(self.keys)

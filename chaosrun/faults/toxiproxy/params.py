@@ -98,8 +98,12 @@ def _parse_target(node: Node, m: Mapping[str, Node], ctx: ParseContext) -> tuple
         if proxy not in ctx.proxies:
             import difflib
 
-            hint = difflib.get_close_matches(proxy, list(ctx.proxies), n=1)
-            more = f"did you mean '{hint[0]}'?" if hint else f"declared: {', '.join(sorted(ctx.proxies)) or '(none)'}"
+            # never suggest another region's proxy (`redis-eu-west` -> `redis-us-east` would move the fault)
+            named = {r for r in ctx.regions if r in proxy}
+            same_region = [p for p, r in ctx.proxies.items() if not named or r in named or any(n in p for n in named)]
+            hint = difflib.get_close_matches(proxy, same_region, n=1)
+            listed = ", ".join(f"{p} ({r or 'no region'})" for p, r in sorted(ctx.proxies.items())) or "(none)"
+            more = f"did you mean '{hint[0]}'?" if hint else f"declared: {listed}"
             m["proxy"].error(f"unknown toxiproxy proxy '{proxy}'; {more}")
             return False, None, None
         return True, proxy, None
@@ -113,6 +117,41 @@ def _parse_target(node: Node, m: Mapping[str, Node], ctx: ParseContext) -> tuple
         m["region"].error(f"no toxiproxy proxy is declared for region '{region}'; give a proxy that region")
         return False, None, None
     return True, None, region
+
+
+_UNIT_TEXT = {
+    "ms": "A duration in whole milliseconds: '300ms', '1s'.",
+    "us": "A duration in whole microseconds: '500us', '2ms'.",
+    "B": "A number of bytes.",
+    "KB/s": "Kilobytes per second (1 KB = 1000 bytes), at least 1.",
+}
+
+
+def key_schema(toxic_type: str) -> dict[str, dict[str, object]]:
+    """The JSON Schema of a toxic kind's keys (for `chaosrun schema` and editors)."""
+    out: dict[str, dict[str, object]] = {
+        "proxy": {"type": "string", "description": "One declared proxy (or give region)."},
+        "region": {"type": "string", "description": "Every declared proxy of this region (or give proxy)."},
+        "stream": {"enum": ["upstream", "downstream", "both"], "description": "Default downstream."},
+        "toxicity": {"type": "number", "minimum": 0, "maximum": 1, "description": "Share of connections (default 1)."},
+    }
+    for attr in _ATTRS[toxic_type]:
+        kind: dict[str, object] = {"type": "integer", "minimum": attr.min} if attr.unit in ("B", "KB/s") else {
+            "type": "string"}  # fmt: skip
+        out[attr.key] = {**kind, "description": ("Required. " if attr.required else "") + _UNIT_TEXT[attr.unit]}
+    ramped = _RAMPED.get(toxic_type)
+    if ramped is not None:
+        out["ramp"] = {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["to"],
+            "description": f"Move {ramped} to `to` in `steps` equal updates (default 5) over the step's duration.",
+            "properties": {
+                "to": {"description": f"The last value of {ramped} (same unit)."},
+                "steps": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "Default 5."},
+            },
+        }
+    return out
 
 
 def _parse_attr(node: Node, attr: _Attr) -> int | None:
