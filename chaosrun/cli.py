@@ -90,6 +90,7 @@ def cli() -> None:
 def validate(files: tuple[str, ...], variables: tuple[str, ...]) -> None:
     """Check experiment files; every problem is named with file:line:column and field."""
     from .loader import load_experiment
+    from .loader.services import insecure_tls
 
     try:
         values = _parse_vars(variables)
@@ -98,8 +99,10 @@ def validate(files: tuple[str, ...], variables: tuple[str, ...]) -> None:
     bad: list[ChaosrunError] = []
     for f in files:
         try:
-            load_experiment(f, variables=values, strict_variables=True)
+            exp = load_experiment(f, variables=values, strict_variables=True)
             click.echo(f"{f}: ok")
+            for warning in insecure_tls(exp):
+                click.echo(warning, err=True)
         except ChaosrunError as exc:
             bad.append(exc)
             for line in str(exc).splitlines():

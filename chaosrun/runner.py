@@ -82,6 +82,7 @@ async def run_experiment(
     from .engine import Engine, RunOptions, new_run_id
     from .faults import FaultContext
     from .ledger import Ledger
+    from .loader.services import insecure_tls
     from .plan import build_plan, format_plan
     from .progress import Progress
     from .result import EXIT_CODES
@@ -125,6 +126,8 @@ async def run_experiment(
                 options=RunOptions(out_dir=out, ledger=ledger, command=command, progress=progress, spin_s=spin_s),
             )
             echo(f"chaosrun {__version__}: {exp.title} (run {run_id})")
+            for warning in insecure_tls(exp):
+                echo(warning)
             stop_ticker = asyncio.Event()
             ticker = asyncio.create_task(progress.run(engine.live_snapshot, stop_ticker))
             try:

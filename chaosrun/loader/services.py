@@ -7,13 +7,22 @@ import os
 import re
 from collections.abc import Callable
 
-from ..model import BurnRateProbe, KubernetesProbe, Phases, PrometheusProbe, PromServer, TlsOptions
+from ..model import (
+    BurnRateProbe,
+    Experiment,
+    HttpProbe,
+    KubernetesProbe,
+    Phases,
+    PrometheusProbe,
+    PromServer,
+    TlsOptions,
+)
 from ..node import Node
 from ..units import Bound, Op, format_duration
 from .fields import Fields, _chain, _get, _last, _merge, _pairs, _positive, _str, _url
 from .keys import AUTH_KEYS, BURN_RATE_KEYS, KUBERNETES_KEYS, PROMETHEUS_KEYS, TLS_KEYS
 
-__all__ = ["read_burn_rate", "read_kubernetes", "read_prometheus", "read_tls"]
+__all__ = ["insecure_tls", "read_burn_rate", "read_kubernetes", "read_prometheus", "read_tls"]
 
 PathOf = Callable[[Node], str | None]  # a file path relative to the file declaring `node`, made absolute
 _SECRET_ONLY = re.compile(r"^\$\{secret\.([A-Za-z0-9_.-]+)\}$")
@@ -224,3 +233,24 @@ def read_kubernetes(nodes: list[Node], path_of: PathOf) -> KubernetesProbe | Non
         context=_get(f, "context", _str, None),
         timeout_s=_get(f, "timeout", _positive, 5.0),
     )
+
+
+def insecure_tls(exp: Experiment) -> list[str]:
+    """A loud line for every place that switches certificate verification off."""
+    out = []
+    for r in exp.regions:
+        if r.tls is not None and r.tls.insecure_skip_verify:
+            out.append(f"region '{r.name}'")
+    specs = [(f"probe '{p.name}'", p.spec) for p in exp.probes]
+    specs += [(f"guardrail '{g.name}'", g.spec) for g in exp.guardrails if g.spec is not None]
+    for owner, spec in specs:
+        tls = spec.tls if isinstance(spec, HttpProbe) else None
+        if isinstance(spec, PrometheusProbe | BurnRateProbe):
+            tls = spec.server.tls
+        if tls is not None and tls.insecure_skip_verify:
+            out.append(owner)
+    return [
+        f"WARNING: {where}: tls.insecure_skip_verify is set: server certificates are NOT verified "
+        "(anyone on the path can answer for the service)"
+        for where in out
+    ]
