@@ -143,6 +143,11 @@ def schema() -> None:
     help="Spin up to 1 ms before each sample: p99 client overhead under 1 ms at 1,000 samples/s, for about "
     "one CPU core (benchmarks/bench_timing_fidelity.py).",
 )
+@click.option(
+    "--metrics",
+    metavar="HOST:PORT",
+    help="Serve the run's figures live at http://HOST:PORT/metrics (Prometheus format) while it runs.",
+)
 def run(
     file: str,
     out_dir: str | None,
@@ -153,6 +158,7 @@ def run(
     no_report: bool,
     settings_file: str | None,
     precise_timing: bool,
+    metrics: str | None,
 ) -> None:
     """Run an experiment: baseline, fault, recovery; Ctrl-C rolls back."""
     from .engine import install_interrupt_handlers
@@ -174,6 +180,7 @@ def run(
                 min_score=min_score,
                 write_reports=not no_report,
                 command=shlex.join(["chaosrun", *sys.argv[1:]]),
+                metrics=metrics,
             )
         )
     except ChaosrunError as exc:

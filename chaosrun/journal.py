@@ -6,6 +6,7 @@ redactor, so a secret value never reaches disk even when a probe echoes it in an
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -129,6 +130,9 @@ class JournalWriter:
         self._series: dict[tuple[str, str], _Columns] = {}
         self._errors: dict[str, int] = {}
         self.events: list[dict[str, JSON]] = []  # non-sample events, for journal.json
+        # live observers (`run --metrics`): called with every event and sample; their failure is ignored
+        self.on_event: Callable[[str, dict[str, JSON]], None] | None = None
+        self.on_sample: Callable[[Sample], None] | None = None
 
     # -- events ---------------------------------------------------------------------------
     def event(self, type_: str, **fields: JSON) -> None:
@@ -137,6 +141,9 @@ class JournalWriter:
         record: dict[str, JSON] = {"seq": self._seq, "t": round(t, 4), "at": iso(self.clock.wall(t)), "type": type_}
         record.update(fields)
         self._seq += 1
+        if self.on_event is not None:
+            with contextlib.suppress(Exception):
+                self.on_event(type_, fields)
         if type_ != "samples":
             self.events.append(record)
         self._write(record)
@@ -164,6 +171,9 @@ class JournalWriter:
 
     def sample(self, s: Sample) -> None:
         """Record one sample (columns for journal.json; batched into a `samples` event)."""
+        if self.on_sample is not None:
+            with contextlib.suppress(Exception):
+                self.on_sample(s)
         cols = self._series.get((s.probe, s.region))
         if cols is None:
             cols = self._series[(s.probe, s.region)] = _Columns()

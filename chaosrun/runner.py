@@ -24,6 +24,8 @@ from . import __version__
 from .errors import ChaosrunError, InvalidInput
 
 if TYPE_CHECKING:
+    from .engine import Engine
+    from .metrics import MetricsExporter
     from .model import Experiment
     from .settings import Settings
 
@@ -58,6 +60,22 @@ def prepare_out_dir(out: Path, echo: Callable[[str], None]) -> None:
         echo(f"replacing the previous run's outputs in {out}")
 
 
+async def _start_metrics(
+    listen: str | None, engine: Engine, run_id: str, title: str, echo: Callable[[str], None]
+) -> MetricsExporter | None:
+    """`--metrics`: serve the run's figures, fed by its journal (None when not asked for)."""
+    if listen is None:
+        return None
+    from .metrics import MetricsExporter
+
+    exporter = MetricsExporter(run_id=run_id, title=title)
+    await exporter.start(listen)
+    engine.journal.on_event = exporter.on_event
+    engine.journal.on_sample = exporter.on_sample
+    echo(f"metrics: http://{listen.rpartition(':')[0] or '0.0.0.0'}:{exporter.port}/metrics")
+    return exporter
+
+
 async def run_experiment(
     exp: Experiment,
     *,
@@ -71,6 +89,7 @@ async def run_experiment(
     write_reports: bool = True,
     command: str = "",
     echo: Callable[[str], None] = lambda s: click.echo(s),
+    metrics: str | None = None,
 ) -> int:
     """Plan, claim targets, run, write outputs; returns the exit code."""
     from .progress import printable
@@ -128,6 +147,7 @@ async def run_experiment(
             echo(f"chaosrun {__version__}: {exp.title} (run {run_id})")
             for warning in insecure_tls(exp):
                 echo(warning)
+            exporter = await _start_metrics(metrics, engine, run_id, exp.title, echo)
             stop_ticker = asyncio.Event()
             ticker = asyncio.create_task(progress.run(engine.live_snapshot, stop_ticker))
             try:
@@ -135,6 +155,8 @@ async def run_experiment(
             finally:
                 stop_ticker.set()
                 await ticker
+                if exporter is not None:
+                    await exporter.stop()
         finally:
             ledger.release(run_id)
     journal_path, score = engine.journal.finish(exp, result, command=command, score_of=_score)

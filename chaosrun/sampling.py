@@ -128,7 +128,12 @@ class Sampling:
         in the same millisecond (smoother load, lower schedule lag)."""
         from .probes import ProbeContext, build_sampler
 
-        pctx = ProbeContext(http=http, secrets=self.secrets, base_dir=str(Path(self.exp.source or ".").parent))
+        pctx = ProbeContext(
+            http=http,
+            secrets=self.secrets,
+            base_dir=str(Path(self.exp.source or ".").parent),
+            phase=lambda: phase_at(self._phases, time.monotonic() - self.clock.mono0),
+        )
         series: list[tuple[str, Region, ProbeSpec, float]] = []
         for p in self.exp.probes:
             for region_name in p.regions:

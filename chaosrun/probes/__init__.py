@@ -29,6 +29,7 @@ class ProbeContext:
     http: aiohttp.ClientSession
     secrets: dict[str, str]  # name -> value, for ${secret.name} in headers/arguments
     base_dir: str = "."
+    phase: Callable[[], str] | None = None  # the run's current phase (relative bounds learn in the baseline)
 
 
 Factory: TypeAlias = Callable[[Any, Region, ProbeContext], Sampler]
@@ -39,6 +40,8 @@ _BUILTIN = (
     "chaosrun.probes.command",
     "chaosrun.probes.python",
     "chaosrun.probes.chaostoolkit",
+    "chaosrun.probes.prometheus",
+    "chaosrun.probes.kubernetes",
 )
 F = TypeVar("F", bound=Factory)
 
