@@ -79,7 +79,16 @@ class Redactor:
 
 def probe_target(spec: ProbeSpec) -> str:
     """Short text naming what a probe hits."""
-    from .model import ChaosToolkitProbe, CommandProbe, HttpProbe, PythonProbe, TcpProbe
+    from .model import (
+        BurnRateProbe,
+        ChaosToolkitProbe,
+        CommandProbe,
+        HttpProbe,
+        KubernetesProbe,
+        PrometheusProbe,
+        PythonProbe,
+        TcpProbe,
+    )
 
     match spec:
         case HttpProbe(method=method, url=url):
@@ -92,6 +101,12 @@ def probe_target(spec: ProbeSpec) -> str:
             return f"{Path(file).name}:{function}"
         case ChaosToolkitProbe(provider_json=provider_json):
             return f"chaostoolkit {provider_json[:80]}"
+        case PrometheusProbe(query=query):
+            return f"promql {query[:80]}"
+        case BurnRateProbe(objective=objective, factor=factor):
+            return f"burn rate > {factor:g}x (SLO {objective * 100:g}%)"
+        case KubernetesProbe(namespace=ns, selector=selector, deployment=deployment):
+            return f"pods {ns}/{selector}" if selector else f"deployment {ns}/{deployment}"
     return type(spec).__name__
 
 

@@ -36,7 +36,7 @@ __all__ = [
     "ToxiproxyProxy",
     "ToxiproxyServer",
 ]
-__all__ += ["BurnRateProbe", "KubernetesProbe", "PromServer", "PrometheusProbe", "TlsOptions"]
+__all__ += ["BURN_WINDOW", "BurnRateProbe", "KubernetesProbe", "PromServer", "PrometheusProbe", "TlsOptions"]
 
 T = TypeVar("T")
 Phase = Literal["baseline", "fault", "recovery"]
@@ -187,7 +187,7 @@ class PrometheusProbe:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BurnRateProbe:
     """The multiwindow, multi-burn-rate SLO check: a sample fails when the error budget burns faster
-    than `factor` over both windows at once. `errors` and `total` hold `${window}`."""
+    than `factor` over both windows at once. `errors` and `total` hold `{{.window}}` (Sloth's placeholder)."""
 
     errors: str
     total: str
@@ -213,8 +213,16 @@ class KubernetesProbe:
     timeout_s: float = 5.0
 
 
+BURN_WINDOW = "{{.window}}"  # where a burn_rate query's range goes (Sloth's SLI placeholder)
+
 ProbeSpec = (
-    HttpProbe | TcpProbe | CommandProbe | PythonProbe | ChaosToolkitProbe | PrometheusProbe | BurnRateProbe
+    HttpProbe
+    | TcpProbe
+    | CommandProbe
+    | PythonProbe
+    | ChaosToolkitProbe
+    | PrometheusProbe
+    | BurnRateProbe
     | KubernetesProbe
 )
 

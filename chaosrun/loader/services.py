@@ -8,6 +8,9 @@ import re
 from collections.abc import Callable
 
 from ..model import (
+    BURN_WINDOW as WINDOW,
+)
+from ..model import (
     BurnRateProbe,
     Experiment,
     HttpProbe,
@@ -171,8 +174,8 @@ def read_burn_rate(
     total = _get(f, "total", _str, None)
     for key in ("errors", "total"):
         node = _last(f, key)
-        if node is not None and "${window}" not in (node.str() or "${window}"):
-            node.error(f"the {key} query must use ${{window}} as its range, such as rate(x[${{window}}])")
+        if node is not None and WINDOW not in (node.str() or WINDOW):
+            node.error(f"the {key} query must use {WINDOW} as its range (as Sloth does), such as rate(x[{WINDOW}])")
     objective = _get(f, "objective", _objective, None)
     fault_s = phases.fault_s if phases is not None else 60.0
     long_s = _get(f, "long_window", _positive, max(1.0, round(fault_s)))

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from ..errors import InvalidInput
+from ..model import BURN_WINDOW as WINDOW
 from ..model import BurnRateProbe, PrometheusProbe, PromServer, Region
 from ..sample import Outcome
 from ..units import Bound, format_duration
@@ -217,7 +218,7 @@ def build_burn_rate_sampler(spec: BurnRateProbe, region: Region, ctx: ProbeConte
     for window in (spec.long_window_s, spec.short_window_s):
         for text, what in ((spec.errors, "errors"), (spec.total, "total")):
             q = substitute(text, region, ctx.secrets, where=f"{where} {what}", allow_secrets=False)
-            queries.append(q.replace("${window}", window_text(window)))
+            queries.append(q.replace(WINDOW, window_text(window)))
     timeout_s = spec.timeout_s
     timed_out = timeout_text(timeout_s)
     burning = (
