@@ -3,13 +3,18 @@
 Fed by the journal (every sample and event already passes through it), so what a dashboard shows
 is what the journal records. Per probe and region: samples and failures per phase, a latency
 histogram; the phase running; the faults in place; guardrail trips. O(1) work per sample, memory
-bounded by the number of (probe, region, phase) series. Served by aiohttp on ADDR until the run
-ends (the last scrape sees the final counts plus `chaosrun_run_ended 1`).
+bounded by the number of (probe, region, phase) series. Served by aiohttp on ADDR while the run
+goes; once it has ended, and only if something has been scraping, the server waits for one more
+scrape (at most 1.5 scrape intervals as observed, never over 30 s) so the final counts (a guardrail
+trip, `chaosrun_run_ended 1`) reach Prometheus. Nothing delays an undo: this runs after the run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import contextlib
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -25,6 +30,7 @@ __all__ = ["BUCKETS_S", "MetricsExporter", "parse_listen"]
 
 BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)  # Prometheus' defaults
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_MAX_LINGER_S = 30.0
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -85,6 +91,8 @@ class MetricsExporter:
         self._trips: dict[str, int] = {}
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+        self._scrapes: list[float] = []  # monotonic times of the last two scrapes
+        self._scraped = asyncio.Event()
 
     # -- feeding (called by the journal) ----------------------------------------------------
     def on_sample(self, s: Sample) -> None:
@@ -166,7 +174,11 @@ class MetricsExporter:
         host, port = parse_listen(listen)
 
         async def metrics(_: web.Request) -> web.Response:
-            return web.Response(body=self.render().encode(), headers={"Content-Type": CONTENT_TYPE})
+            body = self.render().encode()
+            self._scrapes = [*self._scrapes[-1:], time.monotonic()]
+            if self.ended:
+                self._scraped.set()
+            return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
         app = web.Application()
         app.router.add_get("/metrics", metrics)
@@ -184,6 +196,12 @@ class MetricsExporter:
         self.port = int(sockets[0].getsockname()[1]) if sockets else port
 
     async def stop(self) -> None:
+        """Stop serving, after one more scrape when something scrapes (bounded; see the module doc)."""
+        if len(self._scrapes) == 2 and self.ended and not self._scraped.is_set():
+            interval = self._scrapes[1] - self._scrapes[0]
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(_MAX_LINGER_S, 1.5 * interval)):
+                    await self._scraped.wait()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
