@@ -404,14 +404,14 @@ CASES = [
     pytest.param(
         {"exp.yaml": probe("      tcp: {port: 1}\n")},
         [
-            "exp.yaml:8:12: steady_state.probes[0].tcp: a probe is one of http, tcp, command, python, chaostoolkit; 'http' is also given",
+            "exp.yaml:8:12: steady_state.probes[0].tcp: a probe is one of http, tcp, command, python, chaostoolkit, prometheus, burn_rate, kubernetes; 'http' is also given",
         ],
         id="two-probe-kinds",
     ),
     pytest.param(
         {"exp.yaml": B.replace("      http: {url: /health}\n", "      every: 1s\n")},
         [
-            "exp.yaml:6:7: steady_state.probes[0]: missing the probe itself: one of 'http', 'tcp', 'command', 'python', 'chaostoolkit'",
+            "exp.yaml:6:7: steady_state.probes[0]: missing the probe itself: one of 'http', 'tcp', 'command', 'python', 'chaostoolkit', 'prometheus', 'burn_rate', 'kubernetes'",
         ],
         id="no-probe-kind",
     ),
