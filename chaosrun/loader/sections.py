@@ -283,6 +283,6 @@ class _Sections:
                     _unknown(node, name, sorted(secrets), "secret")
                 elif not _SECRET_OK.search(node.path):
                     node.error(
-                        f"${{secret.{name}}} is resolved only in http url/headers/body, command env and rollback "
-                        "commands; not here"
+                        f"${{secret.{name}}} is resolved only in http url/headers/body, command env, rollback "
+                        "commands, tls.key and prometheus/burn_rate auth and headers; not here"
                     )
