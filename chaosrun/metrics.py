@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -91,6 +92,7 @@ class MetricsExporter:
         self._trips: dict[str, int] = {}
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+        self.url = ""
         self._scrapes: list[float] = []  # monotonic times of the last two scrapes
         self._scraped = asyncio.Event()
 
@@ -189,11 +191,15 @@ class MetricsExporter:
             await site.start()
         except OSError as exc:
             await runner.cleanup()
-            raise InvalidInput(f"--metrics {listen}: cannot listen: {exc.strerror or exc}") from None
+            reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+            raise InvalidInput(
+                f"--metrics {listen}: cannot listen: {reason}; choose another address (port 0: any free port)"
+            ) from None
         self._runner = runner
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
+        sockets = getattr(site._server, "sockets", None) or []
         self.port = int(sockets[0].getsockname()[1]) if sockets else port
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"http://{shown}:{self.port}/metrics"
 
     async def stop(self) -> None:
         """Stop serving, after one more scrape when something scrapes (bounded; see the module doc)."""

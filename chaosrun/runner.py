@@ -24,7 +24,6 @@ from . import __version__
 from .errors import ChaosrunError, InvalidInput
 
 if TYPE_CHECKING:
-    from .engine import Engine
     from .metrics import MetricsExporter
     from .model import Experiment
     from .settings import Settings
@@ -60,20 +59,20 @@ def prepare_out_dir(out: Path, echo: Callable[[str], None]) -> None:
         echo(f"replacing the previous run's outputs in {out}")
 
 
-async def _start_metrics(
-    listen: str | None, engine: Engine, run_id: str, title: str, echo: Callable[[str], None]
-) -> MetricsExporter | None:
-    """`--metrics`: serve the run's figures, fed by its journal (None when not asked for)."""
+async def _start_metrics(listen: str | None, run_id: str, title: str) -> MetricsExporter | None:
+    """`--metrics`: serve the run's figures (None when not asked for); the journal feeds it."""
     if listen is None:
         return None
     from .metrics import MetricsExporter
 
     exporter = MetricsExporter(run_id=run_id, title=title)
     await exporter.start(listen)
-    engine.journal.on_event = exporter.on_event
-    engine.journal.on_sample = exporter.on_sample
-    echo(f"metrics: http://{listen.rpartition(':')[0] or '0.0.0.0'}:{exporter.port}/metrics")
     return exporter
+
+
+async def _stop_metrics(exporter: MetricsExporter | None) -> None:
+    if exporter is not None:
+        await exporter.stop()
 
 
 async def run_experiment(
@@ -133,9 +132,14 @@ async def run_experiment(
             echo(format_plan(plan))
             echo("dry run: nothing was touched")
             return 0
-        prepare_out_dir(out, echo)
-        ledger = Ledger(state_dir)
-        ledger.claim(run_id, exp.title, plan.targets)
+        exporter = await _start_metrics(metrics, run_id, exp.title)  # a busy address: refused before any claim
+        try:
+            prepare_out_dir(out, echo)
+            ledger = Ledger(state_dir)
+            ledger.claim(run_id, exp.title, plan.targets)
+        except BaseException:
+            await _stop_metrics(exporter)
+            raise
         progress = Progress()
         try:
             engine = Engine(
@@ -147,7 +151,9 @@ async def run_experiment(
             echo(f"chaosrun {__version__}: {exp.title} (run {run_id})")
             for warning in insecure_tls(exp):
                 echo(warning)
-            exporter = await _start_metrics(metrics, engine, run_id, exp.title, echo)
+            if exporter is not None:
+                engine.journal.on_event, engine.journal.on_sample = exporter.on_event, exporter.on_sample
+                echo(f"metrics: {exporter.url}")
             stop_ticker = asyncio.Event()
             ticker = asyncio.create_task(progress.run(engine.live_snapshot, stop_ticker))
             try:
@@ -155,8 +161,7 @@ async def run_experiment(
             finally:
                 stop_ticker.set()
                 await ticker
-                if exporter is not None:
-                    await exporter.stop()
+                await _stop_metrics(exporter)
         finally:
             ledger.release(run_id)
     journal_path, score = engine.journal.finish(exp, result, command=command, score_of=_score)
