@@ -13,6 +13,8 @@ from chaosrun.loader import load_experiment
 from chaosrun.model import BurnRateProbe, HttpProbe, KubernetesProbe, PrometheusProbe, TlsOptions
 from chaosrun.units import Bound
 
+ROOT = Path(__file__).resolve().parents[1]
+
 HEAD = """\
 title: T
 secrets: {client_key: {env: CLIENT_KEY}, token: {env: PROM_TOKEN}}
@@ -191,3 +193,17 @@ def test_validate_warns_loudly_about_insecure_skip_verify(tmp_path: Path) -> Non
         "WARNING: region 'r': tls.insecure_skip_verify is set: server certificates are NOT verified "
         "(anyone on the path can answer for the service)\n"
     )
+
+
+def test_validating_imports_no_tls_prometheus_kubernetes_or_http_code() -> None:
+    """`validate` stays fast: the new kinds' code (ssl contexts, aiohttp, kubernetes) loads only at run time."""
+    experiments = [str(ROOT / "experiments" / n) for n in ("https-regions.yaml", "prometheus-slo.yaml")]
+    code = (
+        "import sys\nfrom chaosrun.loader import load_experiment\n"
+        f"for f in {experiments!r}: load_experiment(f, environ={{}})\n"
+        "heavy = ('aiohttp', 'kubernetes', 'prometheus_client', 'chaosrun.probes.tls', 'chaosrun.probes.prometheus',"
+        " 'chaosrun.probes.kubernetes', 'chaosrun.metrics')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert (done.returncode, done.stdout.strip()) == (0, "[]"), done.stderr
