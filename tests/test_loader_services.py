@@ -62,6 +62,10 @@ guardrails:
       total: 'sum(rate(requests_total[{{.window}}]))'
       objective: 99.9%
     consecutive_failures: 2
+  - name: queue
+    prometheus: {query: 'max(queue_depth{region="${region.name}"})', value: "< 1000", url: "http://prom:9090"}
+    every: 5s
+    consecutive_failures: 3
 """,
     )
     region = exp.regions[0]  # type: ignore[attr-defined]
@@ -80,6 +84,9 @@ guardrails:
     # windows scaled to the experiment: the fault phase (1m), and a twelfth of it
     assert burn.objective == pytest.approx(0.999)
     assert (burn.long_window_s, burn.short_window_s, burn.factor) == (60.0, 5.0, 14.4)
+    queue = exp.guardrails[1]  # type: ignore[attr-defined]
+    assert isinstance(queue.spec, PrometheusProbe) and queue.spec.value == Bound(op="<", value=1000.0)
+    assert (queue.every_s, queue.consecutive_failures, queue.regions) == (5.0, 3, ("us-east", "eu-west"))
 
 
 @pytest.mark.parametrize(
