@@ -111,7 +111,9 @@ def probe_target(spec: ProbeSpec) -> str:
 
 
 def _kind(spec: ProbeSpec) -> str:
-    return type(spec).__name__.removesuffix("Probe").lower()
+    """The probe's key in the experiment file: `http`, `burn_rate`, ..."""
+    name = type(spec).__name__.removesuffix("Probe").lower()
+    return "burn_rate" if name == "burnrate" else name
 
 
 @dataclass(slots=True)
