@@ -99,7 +99,10 @@ def ssl_context(opts: TlsOptions | None, secrets: Mapping[str, str], *, where: s
     cache_key = (opts, key_text)
     if cache_key in _CONTEXTS:
         return _CONTEXTS[cache_key]
-    ctx = ssl.create_default_context(cafile=opts.ca_file)
+    try:
+        ctx = ssl.create_default_context(cafile=opts.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise InvalidInput(f"{where}: cannot use ca_file {opts.ca_file}: {_short(exc)}") from None
     if opts.insecure_skip_verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE

@@ -171,3 +171,10 @@ def test_a_key_that_does_not_match_is_refused_before_sampling(pki: Pki) -> None:
     tls = TlsOptions(ca_file=str(pki.ca), cert_file=str(pki.client_cert), key_file=str(pki.stranger_key))
     with pytest.raises(InvalidInput, match=r"cannot load the client certificate .*client\.pem: key values mismatch"):
         take_sample(HttpProbe(url=_url(pki)), _region(MTLS, tls=tls))
+
+
+def test_a_ca_file_that_is_not_a_certificate_is_refused_before_sampling(pki: Pki, tmp_path: Path) -> None:
+    bad = tmp_path / "not-a-ca.pem"
+    bad.write_text("hello\n")
+    with pytest.raises(InvalidInput, match=r"cannot use ca_file .*not-a-ca\.pem: "):
+        take_sample(HttpProbe(url=_url(pki)), _region(US, tls=TlsOptions(ca_file=str(bad))))
