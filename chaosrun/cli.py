@@ -93,6 +93,7 @@ def cli() -> None:
 def validate(files: tuple[str, ...], variables: tuple[str, ...]) -> None:
     """Check experiment files; every problem is named with file:line:column and field."""
     from .loader import load_experiment
+    from .loader.services import insecure_tls
 
     try:
         values = _parse_vars(variables)
@@ -101,8 +102,10 @@ def validate(files: tuple[str, ...], variables: tuple[str, ...]) -> None:
     bad: list[ChaosrunError] = []
     for f in files:
         try:
-            load_experiment(f, variables=values, strict_variables=True)
+            exp = load_experiment(f, variables=values, strict_variables=True)
             click.echo(f"{f}: ok")
+            for warning in insecure_tls(exp):
+                click.echo(warning, err=True)
         except ChaosrunError as exc:
             bad.append(exc)
             for line in str(exc).splitlines():
@@ -193,6 +196,11 @@ def schema() -> None:
     help="Spin up to 1 ms before each sample: p99 client overhead under 1 ms at 1,000 samples/s, for about "
     "one CPU core (benchmarks/bench_timing_fidelity.py).",
 )
+@click.option(
+    "--metrics",
+    metavar="HOST:PORT",
+    help="Serve the run's figures live at http://HOST:PORT/metrics (Prometheus format) while it runs.",
+)
 def run(
     file: str,
     out_dir: str | None,
@@ -204,6 +212,7 @@ def run(
     settings_file: str | None,
     seed: int | None,
     precise_timing: bool,
+    metrics: str | None,
 ) -> None:
     """Run an experiment: baseline, fault, recovery; Ctrl-C rolls back."""
     from .engine import install_interrupt_handlers
@@ -226,6 +235,7 @@ def run(
                 write_reports=not no_report,
                 command=shlex.join(["chaosrun", *sys.argv[1:]]),
                 seed=seed,
+                metrics=metrics,
             )
         )
     except ChaosrunError as exc:

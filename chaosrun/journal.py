@@ -63,7 +63,16 @@ class Clock:
 
 def probe_target(spec: ProbeSpec) -> str:
     """Short text naming what a probe hits."""
-    from .model import ChaosToolkitProbe, CommandProbe, HttpProbe, PythonProbe, TcpProbe
+    from .model import (
+        BurnRateProbe,
+        ChaosToolkitProbe,
+        CommandProbe,
+        HttpProbe,
+        KubernetesProbe,
+        PrometheusProbe,
+        PythonProbe,
+        TcpProbe,
+    )
 
     match spec:
         case HttpProbe(method=method, url=url):
@@ -76,11 +85,19 @@ def probe_target(spec: ProbeSpec) -> str:
             return f"{Path(file).name}:{function}"
         case ChaosToolkitProbe(provider_json=provider_json):
             return f"chaostoolkit {provider_json[:80]}"
+        case PrometheusProbe(query=query):
+            return f"promql {query[:80]}"
+        case BurnRateProbe(objective=objective, factor=factor):
+            return f"burn rate > {factor:g}x (SLO {objective * 100:g}%)"
+        case KubernetesProbe(namespace=ns, selector=selector, deployment=deployment):
+            return f"pods {ns}/{selector}" if selector else f"deployment {ns}/{deployment}"
     return type(spec).__name__
 
 
 def _kind(spec: ProbeSpec) -> str:
-    return type(spec).__name__.removesuffix("Probe").lower()
+    """The probe's key in the experiment file: `http`, `burn_rate`, ..."""
+    name = type(spec).__name__.removesuffix("Probe").lower()
+    return "burn_rate" if name == "burnrate" else name
 
 
 _NO_STATUS = -(2**31)
@@ -167,6 +184,9 @@ class JournalWriter:
         self._series: dict[tuple[str, str], _Columns] = {}
         self._errors: dict[str, int] = {}
         self.events: list[dict[str, JSON]] = []  # non-sample events, for journal.json
+        # live observers (`run --metrics`): called with every event and sample; their failure is ignored
+        self.on_event: Callable[[str, dict[str, JSON]], None] | None = None
+        self.on_sample: Callable[[Sample], None] | None = None
 
     # -- events ---------------------------------------------------------------------------
     def event(self, type_: str, **fields: JSON) -> None:
@@ -175,6 +195,9 @@ class JournalWriter:
         record: dict[str, JSON] = {"seq": self._seq, "t": round(t, 4), "at": iso(self.clock.wall(t)), "type": type_}
         record.update(fields)
         self._seq += 1
+        if self.on_event is not None:
+            with contextlib.suppress(Exception):
+                self.on_event(type_, fields)
         if type_ != "samples":
             self.events.append(record)
         self._write(record)
@@ -214,6 +237,9 @@ class JournalWriter:
 
     def sample(self, s: Sample) -> None:
         """Record one sample (columns for journal.json; batched into a `samples` event)."""
+        if self.on_sample is not None:
+            with contextlib.suppress(Exception):
+                self.on_sample(s)
         cols = self._series.get((s.probe, s.region))
         if cols is None:
             cols = self._series[(s.probe, s.region)] = _Columns()

@@ -8,7 +8,7 @@ their kind (`chaosrun.probes.*`); this module only knows their base classes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 from .units import Bound
 
@@ -40,7 +40,9 @@ __all__ = [
     "ToxiproxyProxy",
     "ToxiproxyServer",
 ]
+__all__ += ["BURN_WINDOW", "BurnRateProbe", "KubernetesProbe", "PromServer", "PrometheusProbe", "TlsOptions"]
 
+T = TypeVar("T")
 Phase = Literal["baseline", "fault", "recovery"]
 PHASES: tuple[Phase, ...] = ("baseline", "fault", "recovery")
 
@@ -58,12 +60,46 @@ class Location:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TlsOptions:
+    """How an HTTPS client verifies a server and proves itself (per probe, per region, or both).
+
+    None fields are unset: a probe's options override its region's field by field."""
+
+    ca_file: str | None = None  # absolute path; None: the system trust store
+    cert_file: str | None = None  # client certificate (mTLS)
+    key_file: str | None = None  # its private key, a path...
+    key_secret: str | None = None  # ...or the name of a secret holding the PEM text (never logged)
+    server_name: str | None = None  # SNI and the name the certificate must carry
+    insecure_skip_verify: bool | None = None  # reported loudly; never the default
+
+    def over(self, base: TlsOptions | None) -> TlsOptions:
+        """These options, with unset fields taken from `base`."""
+        if base is None:
+            return self
+        return TlsOptions(
+            ca_file=_either(self.ca_file, base.ca_file),
+            cert_file=_either(self.cert_file, base.cert_file),
+            key_file=_either(self.key_file, base.key_file),
+            key_secret=_either(self.key_secret, base.key_secret),
+            server_name=_either(self.server_name, base.server_name),
+            insecure_skip_verify=_either(self.insecure_skip_verify, base.insecure_skip_verify),
+        )
+
+
+def _either(value: T | None, fallback: T | None) -> T | None:
+    return fallback if value is None else value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Region:
     """A place where the service runs; probes run against every region."""
 
     name: str
     base_url: str | None = None
     host: str | None = None  # for tcp probes; derived from base_url when omitted
+    connect_to: str | None = None  # `host[:port]` HTTP(S) traffic goes to, keeping the URL's name (curl --connect-to)
+    tls: TlsOptions | None = None
+    prometheus: str | None = None  # this region's Prometheus server URL
 
 
 # --- probes -----------------------------------------------------------------------------
@@ -84,6 +120,7 @@ class HttpProbe:
     headers: tuple[tuple[str, str], ...] = ()  # values may hold ${secret.x}, resolved late
     body: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY  # a response body over this is a failed sample, never read whole
+    tls: TlsOptions | None = None  # over the region's
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,7 +167,69 @@ class ChaosToolkitProbe:
     timeout_s: float = 10.0
 
 
-ProbeSpec = HttpProbe | TcpProbe | CommandProbe | PythonProbe | ChaosToolkitProbe
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PromServer:
+    """How to reach a Prometheus server's HTTP API (shared by the prometheus and burn_rate kinds)."""
+
+    url: str | None = None  # None: the region's `prometheus`
+    headers: tuple[tuple[str, str], ...] = ()  # values may hold ${secret.x}
+    bearer: str | None = None  # token; may hold ${secret.x}
+    username: str | None = None  # basic auth
+    password: str | None = None  # may hold ${secret.x}
+    tls: TlsOptions | None = None  # over the region's
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrometheusProbe:
+    """An instant PromQL query per sample; good when the single value it returns is within `value`."""
+
+    query: str  # may hold ${region.name}
+    value: Bound | None = None  # None: any number (one series answering is the check)
+    timeout_s: float = 5.0
+    server: PromServer = field(default_factory=PromServer)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BurnRateProbe:
+    """The multiwindow, multi-burn-rate SLO check: a sample fails when the error budget burns faster
+    than `factor` over both windows at once. `errors` and `total` hold `{{.window}}` (Sloth's placeholder)."""
+
+    errors: str
+    total: str
+    objective: float  # the SLO target, 0..1 (0.999)
+    long_window_s: float
+    short_window_s: float
+    factor: float = 14.4
+    timeout_s: float = 5.0
+    server: PromServer = field(default_factory=PromServer)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KubernetesProbe:
+    """Readiness from the Kubernetes API: ready pods for a selector, or a Deployment's available replicas."""
+
+    namespace: str
+    selector: str | None = None  # label selector of pods
+    deployment: str | None = None
+    min_ready: int | None = None  # at least this many
+    min_ready_percent: float | None = None  # or this share (0..1) of the pods / desired replicas
+    kubeconfig: str | None = None
+    context: str | None = None
+    timeout_s: float = 5.0
+
+
+BURN_WINDOW = "{{.window}}"  # where a burn_rate query's range goes (Sloth's SLI placeholder)
+
+ProbeSpec = (
+    HttpProbe
+    | TcpProbe
+    | CommandProbe
+    | PythonProbe
+    | ChaosToolkitProbe
+    | PrometheusProbe
+    | BurnRateProbe
+    | KubernetesProbe
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

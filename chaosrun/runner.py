@@ -26,6 +26,7 @@ from .errors import ChaosrunError, InvalidInput, os_error_text
 
 if TYPE_CHECKING:
     from .journal import JournalWriter
+    from .metrics import MetricsExporter
     from .model import Experiment
     from .settings import Settings
 
@@ -60,6 +61,22 @@ def prepare_out_dir(out: Path, echo: Callable[[str], None]) -> None:
         echo(f"replacing the previous run's outputs in {out}")
 
 
+async def _start_metrics(listen: str | None, run_id: str, title: str) -> MetricsExporter | None:
+    """`--metrics`: serve the run's figures (None when not asked for); the journal feeds it."""
+    if listen is None:
+        return None
+    from .metrics import MetricsExporter
+
+    exporter = MetricsExporter(run_id=run_id, title=title)
+    await exporter.start(listen)
+    return exporter
+
+
+async def _stop_metrics(exporter: MetricsExporter | None) -> None:
+    if exporter is not None:
+        await exporter.stop()
+
+
 async def run_experiment(
     exp: Experiment,
     *,
@@ -74,6 +91,7 @@ async def run_experiment(
     command: str = "",
     echo: Callable[[str], None] = lambda s: click.echo(s),
     seed: int | None = None,
+    metrics: str | None = None,
 ) -> int:
     """Plan, claim targets, run, write outputs; returns the exit code."""
     from .progress import printable
@@ -86,6 +104,7 @@ async def run_experiment(
     from .faults import FaultContext
     from .journal import fallback_dirs
     from .ledger import Ledger
+    from .loader.services import insecure_tls
     from .plan import build_plan, format_plan
     from .progress import Progress
     from .result import EXIT_CODES
@@ -125,9 +144,14 @@ async def run_experiment(
             echo(f"Seed: {seed} (a run with --seed {seed} picks the same targets)")
             echo("dry run: nothing was touched")
             return 0
-        prepare_out_dir(out, echo)
-        ledger = Ledger(state_dir)
-        ledger.claim(run_id, exp.title, plan.targets)
+        exporter = await _start_metrics(metrics, run_id, exp.title)  # a busy address: refused before any claim
+        try:
+            prepare_out_dir(out, echo)
+            ledger = Ledger(state_dir)
+            ledger.claim(run_id, exp.title, plan.targets)
+        except BaseException:
+            await _stop_metrics(exporter)
+            raise
         progress = Progress()
         try:
             engine = Engine(
@@ -137,6 +161,11 @@ async def run_experiment(
                 options=RunOptions(out_dir=out, ledger=ledger, command=command, progress=progress, spin_s=spin_s),
             )
             echo(f"chaosrun {__version__}: {exp.title} (run {run_id}, seed {seed})")
+            for warning in insecure_tls(exp):
+                echo(warning)
+            if exporter is not None:
+                engine.journal.on_event, engine.journal.on_sample = exporter.on_event, exporter.on_sample
+                echo(f"metrics: {exporter.url}")
             stop_ticker = asyncio.Event()
             ticker = asyncio.create_task(progress.run(engine.live_snapshot, stop_ticker))
             try:
@@ -144,6 +173,7 @@ async def run_experiment(
             finally:
                 stop_ticker.set()
                 await ticker
+                await _stop_metrics(exporter)
         finally:
             released = ledger.release(run_id)
             if released is not None:

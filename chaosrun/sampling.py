@@ -267,6 +267,7 @@ class Sampling:
             secrets=self.secrets,
             base_dir=str(Path(self.exp.source or ".").parent),
             fresh_http=self._fresh_http,
+            phase=lambda: phase_at(self._phases, time.monotonic() - self.clock.mono0),
         )
         series: list[tuple[str, Region, ProbeSpec, float]] = []
         for p in self.exp.probes:

@@ -12,6 +12,7 @@ from typing import Any
 
 from . import loader as L
 from .faults import get_kind, known_kinds
+from .loader import keys as K
 
 __all__ = ["SCHEMA_ID", "experiment_schema"]
 
@@ -109,6 +110,7 @@ def _probe_kinds() -> dict[str, Schema]:
                 {"type": "string", "pattern": r"^\d+(\.\d+)?\s*(B|KB|KiB|MB|MiB|GB|GiB)$"},
             ],
         },
+        "tls": {"$ref": "#/$defs/tls"},
     }
     tcp = {
         "host": _string("Host to connect to (default: the region's host, or the host of its base_url)."),
@@ -155,6 +157,74 @@ def _probe_kinds() -> dict[str, Schema]:
         "tcp": _object("A TCP connect per sample.", L.TCP_KEYS, tcp, ("port",)),
         "command": _object("A command per sample, without a shell.", L.COMMAND_KEYS, command, ("argv",)),
         "python": _object("A Python function per sample.", L.PYTHON_KEYS, python, ("file",)),
+        **_service_kinds(pairs),
+    }
+
+
+def _service_kinds(pairs: Schema) -> dict[str, Schema]:
+    """TLS options, and the prometheus, burn_rate and kubernetes probe kinds."""
+    server = {
+        "url": _string("Prometheus server URL (default: the region's `prometheus`).", pattern=r"^(https?://|.*\$\{).+"),
+        "timeout": _duration("Per-query timeout (default 5s)."),
+        "auth": _object(
+            "Credentials: a bearer token, or basic auth; values may use ${secret.name}.",
+            K.AUTH_KEYS,
+            {k: _string(f"{k.capitalize()}.") for k in K.AUTH_KEYS},
+        ),
+        "headers": {**pairs, "description": "Request headers; values may use ${secret.name}."},
+        "tls": {"$ref": "#/$defs/tls"},
+    }
+    value = _string(
+        "A comparison of the value: '< 0.01', '>= 3', '<= 1.5x baseline' (the baseline phase's mean).",
+        pattern=rf"^\s*(<=|>=|==|<|>)\s*(-?{_NUM}(e-?\d+)?|{_NUM}\s*x\s*baseline|.*{_VAR}.*)\s*$",
+    )
+    number: Schema = {"anyOf": [{"type": "number"}, {"type": "string"}]}
+    prometheus = {
+        "query": _string("Instant PromQL query; one series (or a scalar) expected; may use ${region.name}."),
+        "value": value,
+        **server,
+    }
+    burn = {
+        "errors": _string("PromQL for bad events per second, with {{.window}} as the range."),
+        "total": _string("PromQL for all events per second, with {{.window}} as the range."),
+        "objective": {**number, "description": "SLO target: '99.9%' or 0.999."},
+        "long_window": _duration("Long window (default: the fault phase)."),
+        "short_window": _duration("Short window (default: a twelfth of the long one)."),
+        "factor": {**number, "description": "Burn-rate threshold over both windows (default 14.4)."},
+        **server,
+    }
+    kube = {
+        "namespace": _string("Namespace (default 'default')."),
+        "selector": _string("Label selector of the pods counted: 'app=web'."),
+        "deployment": _string("A Deployment whose available replicas are counted."),
+        "min_ready": {
+            "description": "At least this many ready (3) or this share ('100%', the default).",
+            "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string"}],
+        },
+        "kubeconfig": _string("Kubeconfig file (default $KUBECONFIG, in-cluster, ~/.kube/config)."),
+        "context": _string("Kubeconfig context."),
+        "timeout": _duration("Per-read timeout (default 5s)."),
+    }
+    tls = {
+        "ca_file": _string("CA bundle to verify the server with (default: the system trust store)."),
+        "cert_file": _string("Client certificate (PEM) for mutual TLS."),
+        "key_file": _string("Its private key (PEM file)."),
+        "key": _string("Its private key's PEM text from a secret: '${secret.name}' (never logged)."),
+        "server_name": _string("SNI and the name the server's certificate must carry (default: the URL's host)."),
+        "insecure_skip_verify": {"type": ["boolean", "string"], "description": "Do not verify (warned loudly)."},
+    }
+    return {
+        "tls": _object("TLS options (a probe's override its region's).", K.TLS_KEYS, tls),
+        "prometheus": _object("An instant PromQL query per sample.", K.PROMETHEUS_KEYS, prometheus, ("query",)),
+        "burn_rate": _object(
+            "Fails while the error budget burns faster than `factor` over both windows (multiwindow, multi-burn-rate).",
+            K.BURN_RATE_KEYS,
+            burn,
+            ("errors", "total", "objective"),
+        ),
+        "kubernetes": _object(
+            "Ready pods for a selector, or a Deployment's available replicas.", K.KUBERNETES_KEYS, kube
+        ),
     }
 
 
@@ -290,8 +360,16 @@ def experiment_schema() -> Schema:
                     {"type": "null"},
                     _object(
                         "A region.",
-                        ("base_url", "host"),
-                        {"base_url": url, "host": _string("Host for tcp probes (default: from base_url).")},
+                        K.REGION_KEYS,
+                        {
+                            "base_url": url,
+                            "host": _string("Host for tcp probes (default: from base_url)."),
+                            "connect_to": _string(
+                                "host[:port] this region's HTTP(S) traffic goes to, keeping the URL's name."
+                            ),
+                            "tls": {"$ref": "#/$defs/tls"},
+                            "prometheus": _string("This region's Prometheus server URL."),
+                        },
                     ),
                 ]
             },

@@ -250,7 +250,7 @@ CASES = [
     pytest.param(
         {"exp.yaml": B.replace("title: T", "title: T ${secret.token}") + "secrets: {token: {env: API_TOKEN}}\n"},
         [
-            "exp.yaml:1:8: title: ${secret.token} is resolved only in http url/headers/body, command env and rollback commands; not here",
+            "exp.yaml:1:8: title: ${secret.token} is resolved only in http url/headers/body, command env, rollback commands, tls.key and prometheus/burn_rate auth and headers; not here",
         ],
         id="secret-in-title",
     ),
@@ -260,7 +260,7 @@ CASES = [
             + "secrets: {token: {env: API_TOKEN}}\n"
         },
         [
-            "exp.yaml:7:30: steady_state.probes[0].command.argv[1]: ${secret.token} is resolved only in http url/headers/body, command env and rollback commands; not here",
+            "exp.yaml:7:30: steady_state.probes[0].command.argv[1]: ${secret.token} is resolved only in http url/headers/body, command env, rollback commands, tls.key and prometheus/burn_rate auth and headers; not here",
         ],
         id="secret-in-command-argv",
     ),
@@ -404,14 +404,14 @@ CASES = [
     pytest.param(
         {"exp.yaml": probe("      tcp: {port: 1}\n")},
         [
-            "exp.yaml:8:12: steady_state.probes[0].tcp: a probe is one of http, tcp, command, python, chaostoolkit; 'http' is also given",
+            "exp.yaml:8:12: steady_state.probes[0].tcp: a probe is one of http, tcp, command, python, chaostoolkit, prometheus, burn_rate, kubernetes; 'http' is also given",
         ],
         id="two-probe-kinds",
     ),
     pytest.param(
         {"exp.yaml": B.replace("      http: {url: /health}\n", "      every: 1s\n")},
         [
-            "exp.yaml:6:7: steady_state.probes[0]: missing the probe itself: one of 'http', 'tcp', 'command', 'python', 'chaostoolkit'",
+            "exp.yaml:6:7: steady_state.probes[0]: missing the probe itself: one of 'http', 'tcp', 'command', 'python', 'chaostoolkit', 'prometheus', 'burn_rate', 'kubernetes'",
         ],
         id="no-probe-kind",
     ),

@@ -11,11 +11,11 @@ ENV_PREFIX = "CHAOSRUN_VAR_"
 TOP_KEYS = ("title", "description", "tags", "regions", "variables", "secrets", "include", "steady_state",
             "phases", "method", "rollbacks", "guardrails", "toxiproxy", "caps")  # fmt: skip
 REQUIRED_TOP_KEYS = ("title", "regions", "steady_state", "phases")
-SPEC_KEYS = ("http", "tcp", "command", "python", "chaostoolkit")
+SPEC_KEYS = ("http", "tcp", "command", "python", "chaostoolkit", "prometheus", "burn_rate", "kubernetes")
 PROBE_KEYS = ("name", "use", *SPEC_KEYS, "every", "regions", "tolerance", "during", "after")
 TEMPLATE_KEYS = tuple(k for k in PROBE_KEYS if k not in ("name", "use"))
 HTTP_KEYS = ("url", "method", "timeout", "expect_status", "body_regex", "json_path", "json_expect",
-             "max_latency", "headers", "body", "max_body")  # fmt: skip
+             "max_latency", "headers", "body", "max_body", "tls")  # fmt: skip
 TCP_KEYS = ("host", "port", "timeout", "max_connect")
 COMMAND_KEYS = ("argv", "timeout", "expect_exit", "stdout_regex", "env")
 PYTHON_KEYS = ("file", "function", "timeout")
@@ -32,3 +32,10 @@ CAPS_KEYS = ("max_targets", "max_targets_percent", "max_fault_duration", "allowe
              "allowed_proxies", "allowed_namespaces")  # fmt: skip
 SECRET_KEYS = ("env", "file")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+REGION_KEYS = ("base_url", "host", "connect_to", "tls", "prometheus")
+TLS_KEYS = ("ca_file", "cert_file", "key_file", "key", "server_name", "insecure_skip_verify")
+AUTH_KEYS = ("bearer", "username", "password")
+_PROM_SERVER_KEYS = ("url", "timeout", "auth", "headers", "tls")
+PROMETHEUS_KEYS = ("query", "value", *_PROM_SERVER_KEYS)
+BURN_RATE_KEYS = ("errors", "total", "objective", "long_window", "short_window", "factor", *_PROM_SERVER_KEYS)
+KUBERNETES_KEYS = ("namespace", "selector", "deployment", "min_ready", "kubeconfig", "context", "timeout")

@@ -58,6 +58,7 @@ from .keys import (
     TOLERANCE_KEYS,
 )
 from .sections import _Sections
+from .services import file_reader, read_burn_rate, read_kubernetes, read_prometheus, read_tls
 
 
 class _Probes(_Sections):
@@ -194,7 +195,19 @@ class _Probes(_Sections):
             return self.command(nodes)
         if kind == "chaostoolkit":
             return self.chaostoolkit(nodes)
+        if kind in ("prometheus", "burn_rate", "kubernetes"):
+            return self.service_spec(kind, nodes, regions)
         return self.python(nodes)
+
+    def service_spec(self, kind: str, nodes: list[Node], regions: tuple[str, ...]) -> ProbeSpec | None:
+        """What real services expose: a Prometheus query, a burn-rate rule, Kubernetes readiness."""
+        path_of = file_reader(self.dirs, self.base_dir)
+        servers = {name: r.prometheus for name, r in self.regions.items()}
+        if kind == "prometheus":
+            return read_prometheus(nodes, regions, servers, path_of)
+        if kind == "burn_rate":
+            return read_burn_rate(nodes, regions, servers, self.phases, path_of)
+        return read_kubernetes(nodes, path_of)
 
     def http(self, nodes: list[Node], regions: tuple[str, ...]) -> HttpProbe | None:
         f = _merge(nodes, HTTP_KEYS, required=("url",))
@@ -230,6 +243,7 @@ class _Probes(_Sections):
             headers=_get(f, "headers", _pairs, ()),
             body=_get(f, "body", _text, None),
             max_body_bytes=_get(f, "max_body", _size, DEFAULT_MAX_BODY),
+            tls=read_tls(_chain(f, "tls"), file_reader(self.dirs, self.base_dir)),
         )
 
     def tcp(self, nodes: list[Node], regions: tuple[str, ...]) -> TcpProbe | None:

@@ -37,11 +37,13 @@ from .keys import (
     PHASE_KEYS,
     PROXY_KEYS,
     READY_KEYS,
+    REGION_KEYS,
     RESTART_KEYS,
     ROLLBACK_KEYS,
     SECRET_KEYS,
     TOXIPROXY_KEYS,
 )
+from .services import file_reader, read_tls
 
 # the characters toxic_name() (faults/toxiproxy/undo.py) turns into `_`; a test keeps the two equal
 STEP_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -50,6 +52,7 @@ _REGION_ATTRS = ("name", "base_url")
 # field paths where the probe kinds and the engine resolve ${secret.x} (command argv is refused: `ps` shows it)
 _SECRET_OK = re.compile(
     r"(?:^|\.)(?:http\.(?:url|body|headers\..+)|command\.env\..+)$|^rollbacks\[\d+\]\.command\[\d+\]$"
+    r"|(?:^|\.)tls\.key$|(?:^|\.)(?:prometheus|burn_rate)\.(?:auth\.(?:bearer|password)|headers\..+)$"
 )
 
 
@@ -68,12 +71,22 @@ class _Sections:
     def region_list(self, node: Node | None) -> list[Region]:
         out = []
         for name, value in (node.entries() or []) if node is not None else []:
-            f = [] if value.is_null else [value.mapping(("base_url", "host")) or {}]
+            f = [] if value.is_null else [value.mapping(REGION_KEYS) or {}]
             base_url = _get(f, "base_url", _url, None)
             host = _get(f, "host", _str, None) or (urlsplit(base_url).hostname if base_url else None)
             if base_url is None and (bad := _last(f, "base_url")) is not None:
                 base_url = str(bad.raw.value)  # reported already; keep it so paths on it report nothing more
-            out.append(Region(name=name, base_url=base_url, host=host))
+            tls_node = _last(f, "tls")
+            out.append(
+                Region(
+                    name=name,
+                    base_url=base_url,
+                    host=host,
+                    connect_to=_get(f, "connect_to", _str, None),
+                    tls=read_tls([tls_node], file_reader(self.dirs, self.base_dir)) if tls_node is not None else None,
+                    prometheus=_get(f, "prometheus", _url, None),
+                )
+            )
         if node is not None and node.is_mapping and not node.raw.value:
             node.error("expected at least one region, such as 'local: {base_url: http://127.0.0.1:8080}'")
         return out
@@ -293,6 +306,6 @@ class _Sections:
                     _unknown(node, name, sorted(secrets), "secret")
                 elif not _SECRET_OK.search(node.path):
                     node.error(
-                        f"${{secret.{name}}} is resolved only in http url/headers/body, command env and rollback "
-                        "commands; not here"
+                        f"${{secret.{name}}} is resolved only in http url/headers/body, command env, rollback "
+                        "commands, tls.key and prometheus/burn_rate auth and headers; not here"
                     )

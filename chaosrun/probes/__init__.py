@@ -32,6 +32,7 @@ class ProbeContext:
     base_dir: str = "."
     fresh_http: aiohttp.ClientSession | None = None  # a new connection per request: for retries
     deadlines: Deadlines = field(default_factory=Deadlines)  # per-request timeouts, one timer
+    phase: Callable[[], str] | None = None  # the run's current phase (relative bounds learn in the baseline)
 
 
 Factory: TypeAlias = Callable[[Any, Region, ProbeContext], Sampler]
@@ -42,6 +43,8 @@ _BUILTIN = (
     "chaosrun.probes.command",
     "chaosrun.probes.python",
     "chaosrun.probes.chaostoolkit",
+    "chaosrun.probes.prometheus",
+    "chaosrun.probes.kubernetes",
 )
 F = TypeVar("F", bound=Factory)
 

@@ -34,6 +34,7 @@ from ..sample import Outcome
 from ..units import format_duration
 from . import ProbeContext, Sampler, probe_kind
 from ._common import describe_exception, describe_os_error, mask, substitute, timeout_text
+from .tls import describe_refusal, describe_tls_error, route, ssl_context
 
 __all__ = [
     "JsonPath",
@@ -150,13 +151,21 @@ def build_http_sampler(spec: HttpProbe, region: Region, ctx: ProbeContext) -> Sa
     session = ctx.http
     fresh = ctx.fresh_http or session
     deadlines = ctx.deadlines
+    # TLS options (the probe's over the region's) and the region's connect_to address
+    tls = spec.tls.over(region.tls) if spec.tls is not None else region.tls
+    target = route(url, region, tls)
+    url = target.url
+    if target.host_header is not None and not any(k.lower() == "host" for k in headers):
+        headers["Host"] = target.host_header
+    ssl_arg = ssl_context(tls, secrets, where=where) if url.startswith("https:") else True
+    sni = target.server_hostname
     timed_out = timeout_text(timeout_s)
     limit = spec.max_body_bytes
     too_big = body_limit_text(limit)
 
     def check(status: int, payload: bytes, latency_s: float) -> str | None:
         if status not in spec.expect_status:
-            return f"status {status}"
+            return describe_refusal(status, payload) or f"status {status}"
         if body_re is not None and body_re.search(payload) is None:
             return f"body does not match /{spec.body_regex}/"
         if json_path is not None:
@@ -168,7 +177,9 @@ def build_http_sampler(spec: HttpProbe, region: Region, ctx: ProbeContext) -> Sa
         return None
 
     async def exchange(session: aiohttp.ClientSession) -> tuple[int, bytes | None]:
-        async with session.request(method, url, headers=headers, data=body, allow_redirects=False) as resp:
+        async with session.request(
+            method, url, headers=headers, data=body, allow_redirects=False, ssl=ssl_arg, server_hostname=sni
+        ) as resp:
             payload = await _read_bounded(resp, limit)
             if payload is None:
                 resp.close()  # the rest of the body is never read: the connection goes
@@ -188,6 +199,8 @@ def build_http_sampler(spec: HttpProbe, region: Region, ctx: ProbeContext) -> Sa
                     status, payload = await exchange(fresh)
         except TimeoutError:
             return Outcome(False, time.perf_counter() - started, None, timed_out, retried)
+        except aiohttp.ClientSSLError as exc:
+            return Outcome(False, None, None, describe_tls_error(exc) or describe_exception(exc, secrets), retried)
         except aiohttp.ClientConnectorError as exc:
             return Outcome(False, None, None, describe_os_error(exc.os_error), retried)
         except aiohttp.ServerDisconnectedError:
@@ -219,6 +232,9 @@ def _check_json(payload: bytes, path: JsonPath, spec: HttpProbe) -> str | None:
 
 
 def _describe_client_error(exc: aiohttp.ClientError, secrets: Mapping[str, str]) -> str:
+    tls_cause = describe_tls_error(exc)  # a server refusing the client certificate after the handshake
+    if tls_cause is not None:
+        return tls_cause
     if isinstance(exc, aiohttp.ClientOSError):
         return describe_os_error(exc)
     if isinstance(exc, aiohttp.ClientResponseError):
