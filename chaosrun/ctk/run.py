@@ -138,6 +138,7 @@ def run_ctk_experiment(exp: CtkExperiment, opts: CtkRunOptions, echo: Callable[[
     logger = logging.getLogger("chaostoolkit")
     logger.addHandler(logging.NullHandler())
     logger.propagate = False
+    from chaoslib.caching import cache_activities, clear_cache
     from chaoslib.exceptions import ChaosException
     from chaoslib.run import Runner, initialize_run_journal
     from chaoslib.types import Schedule, Strategy
@@ -221,11 +222,14 @@ def run_ctk_experiment(exp: CtkExperiment, opts: CtkRunOptions, echo: Callable[[
             _patched("run_rollback", run_rollback),
         ):
             try:
+                cache_activities(document)  # what chaoslib's run_experiment does (`ref` lookups)
                 runner.run(document, settings, (dict(opts.variables), None), ctk_journal)
             except KeyboardInterrupt:  # a third signal during the rollbacks, or one after them
                 forced = state.received[-1] if state.received else "SIGINT"
                 ctk_journal["status"] = "interrupted"
     finally:
+        clear_cache()
+        ctk_journal["experiment"]["title"] = document["title"]  # substituted by the run, as in `chaos run`
         recorder.close_phase()
         ledger.release(run_id)
     for name in state.received:
