@@ -34,8 +34,13 @@ def proc(kind: str, name: str, path: str, arguments: Any) -> dict[str, Any]:
 
 
 def base(title: str, probes: list[dict[str, Any]], method: list[dict[str, Any]], **more: Any) -> dict[str, Any]:
-    exp: dict[str, Any] = {"version": "1.0.0", "title": title, "description": f"side by side: {title}",
-                           "steady-state-hypothesis": {"title": "healthy", "probes": probes}, "method": method}  # fmt: skip
+    exp: dict[str, Any] = {
+        "version": "1.0.0",
+        "title": title,
+        "description": f"side by side: {title}",
+        "steady-state-hypothesis": {"title": "healthy", "probes": probes},
+        "method": method,
+    }
     exp.update(more)
     return exp
 
@@ -50,20 +55,30 @@ def every_feature(server: HttpServer, tmp: Path) -> dict[str, Any]:
             http_probe("int-status", "${base_url}/ok", 200, headers={"Authorization": "Bearer ${token}"}),
             http_probe("list-status", "${base_url}/status/204", [200, 204]),
             http_probe("regex-body", "${base_url}/ok", {"type": "regex", "pattern": "^o.$", "target": "body"}),
-            http_probe("jsonpath-body", "${base_url}/json?status=up",
-                       {"type": "jsonpath", "path": "$.items[*].state", "expect": "up", "target": "body"}),
+            http_probe(
+                "jsonpath-body",
+                "${base_url}/json?status=up",
+                {"type": "jsonpath", "path": "$.items[*].state", "expect": "up", "target": "body"},
+            ),
             {**py("probe", "range-number", "number", value=7), "tolerance": {"type": "range", "range": [5, 10]}},
             {**py("probe", "bool-python", "exists", path=str(tmp)), "tolerance": True},
-            {**py("probe", "probe-tolerance", "number", value=12),
-             "tolerance": {"type": "probe", "name": "above-ten",
-                           "provider": {"type": "python", "module": M, "func": "above", "arguments": {"limit": 10}}}},
+            {
+                **py("probe", "probe-tolerance", "number", value=12),
+                "tolerance": {
+                    "type": "probe",
+                    "name": "above-ten",
+                    "provider": {"type": "python", "module": M, "func": "above", "arguments": {"limit": 10}},
+                },
+            },
             {**proc("probe", "process-exit", "test", ["-d", str(tmp)]), "tolerance": 0},
             {**py("probe", "list-range", "number", value=3), "tolerance": [1, 5]},
         ],
         [
             {**proc("action", "background-sleep", "sleep", "0.5"), "background": True},
-            {**py("action", "mark-start", "touch", path=str(tmp / "method-log"), text="start"),
-             "pauses": {"before": "${pause_s}", "after": 0.2}},
+            {
+                **py("action", "mark-start", "touch", path=str(tmp / "method-log"), text="start"),
+                "pauses": {"before": "${pause_s}", "after": 0.2},
+            },
             http_probe("method-probe-500", "${base_url}/status/500", 200),
             {"ref": "mark-start"},
         ],
@@ -112,8 +127,10 @@ def test_miss_before_method_is_not_steady_exit_6(http_server: HttpServer, tmp_pa
     but exit 6 (not steady): a gate that failed must not pass a CI pipeline."""
     exp = base(
         "miss before",
-        [http_probe("wants-404", f"{http_server.url}/ok", 404), py("probe", "never-runs", "touch",
-                                                                  path=str(tmp_path / "second-probe-ran"))],
+        [
+            http_probe("wants-404", f"{http_server.url}/ok", 404),
+            py("probe", "never-runs", "touch", path=str(tmp_path / "second-probe-ran")),
+        ],
         [py("action", "never-applied", "touch", path=str(tmp_path / "method-ran"))],
         rollbacks=[py("action", "rb", "touch", path=str(tmp_path / "rolled-back"))],
     )
@@ -215,8 +232,10 @@ def test_continuous_strategy_and_dynamic_configuration(http_server: HttpServer, 
         [http_probe("ok", "http://127.0.0.1:${port}/ok", 200)],
         [proc("action", "sleep", "sleep", ["1.5"])],
         configuration={
-            "port": {"type": "probe", "provider": {"type": "python", "module": M, "func": "port_of",
-                                                   "arguments": {"url": http_server.url}}},  # fmt: skip
+            "port": {
+                "type": "probe",
+                "provider": {"type": "python", "module": M, "func": "port_of", "arguments": {"url": http_server.url}},
+            },
         },
         runtime={"hypothesis": {"strategy": "continuously"}},
     )
