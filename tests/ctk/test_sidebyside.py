@@ -279,3 +279,16 @@ def test_continuous_samples_show_the_method_period(http_server: HttpServer, tmp_
     assert [f["name"] for f in ours.chaosrun["faults"]] == ["sleep"]
     off = chaosrun_run(write(tmp_path, "experiment.yaml", exp), tmp_path, None, "--probe-every", "0")
     assert off.chaosrun is not None and not [v for v in off.chaosrun["verdicts"] if v["phase"] == "fault"]
+
+
+def test_a_failed_rollback_is_exit_5_and_stays_in_the_ledger(tmp_path: Path) -> None:
+    exp = base(
+        "rollback fails",
+        [{**py("probe", "fine", "number"), "tolerance": 42}],
+        [py("action", "act", "number")],
+        rollbacks=[py("action", "rb-broken", "broken"), py("action", "rb-next", "number")],
+    )
+    theirs, ours = _compare(exp, tmp_path)
+    assert theirs.code == 0 and theirs.rollbacks == [("rb-broken", "failed"), ("rb-next", "succeeded")]
+    assert ours.code == 5 and ours.chaosrun is not None and ours.chaosrun["status"] == "rollback_failed"
+    assert len(list((tmp_path / "state").rglob("ctk-*.json"))) == 1  # for `chaosrun recover`
