@@ -67,3 +67,17 @@ def before_rollback_control(context: Any, **kwargs: Any) -> None:
 
 def after_activity_control(context: Any, state: Any, **kwargs: Any) -> None:
     _log("after_activity", context)
+
+
+def wait_for_pods(label_selector: str, ns: str, count: int, timeout_s: float = 60.0) -> int:
+    """An action: wait (bounded) until `count` pods match, through chaostoolkit-kubernetes."""
+    import time
+
+    from chaosk8s.pod.probes import count_pods
+
+    deadline = time.monotonic() + timeout_s
+    seen = count_pods(label_selector=label_selector, ns=ns)
+    while seen != count and time.monotonic() < deadline:
+        time.sleep(0.2)
+        seen = count_pods(label_selector=label_selector, ns=ns)
+    return int(seen)

@@ -40,7 +40,7 @@ def _experiment(proxy_url: str, latency_ms: int, probe_timeout_s: float) -> dict
                     "provider": {"type": "http", "url": f"{proxy_url}/ok", "timeout": probe_timeout_s},
                 },
             ],
-        },  # fmt: skip
+        },
         "method": [
             {
                 "type": "action",
@@ -55,7 +55,7 @@ def _experiment(proxy_url: str, latency_ms: int, probe_timeout_s: float) -> dict
                 },
                 "pauses": {"after": 0.5},
             },
-        ],  # fmt: skip
+        ],
         "rollbacks": [
             {
                 "type": "action",
@@ -67,7 +67,7 @@ def _experiment(proxy_url: str, latency_ms: int, probe_timeout_s: float) -> dict
                     "timeout": 5,
                 },
             },
-        ],  # fmt: skip
+        ],
     }
 
 
