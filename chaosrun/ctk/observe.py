@@ -103,6 +103,7 @@ class CtkEvents(RunEventHandler):  # type: ignore[misc]
         self._sampler: ContinuousSampler | None = None
         self._starts: dict[int, float] = {}
         self._section = "hypothesis"
+        self._continuous_thread: int | None = None
 
     def start_hypothesis_before(self, experiment: Any) -> None:
         self._section = "hypothesis"
@@ -127,6 +128,13 @@ class CtkEvents(RunEventHandler):  # type: ignore[misc]
                 self.rec.event("samples_skipped", count=self._sampler.skipped)
             self._sampler = None
 
+    def start_continuous_hypothesis(self, frequency: Any) -> None:
+        self._continuous_thread = threading.get_ident()  # called on chaoslib's continuous-hypothesis thread
+
+    def continuous_hypothesis_iteration(self, iteration: Any, state: Any) -> None:
+        met = bool(state.get("steady_state_met")) if isinstance(state, dict) else None
+        self.rec.event("ctk_hypothesis", when="during", met=met, iteration=int(iteration))
+
     def start_hypothesis_after(self, experiment: Any) -> None:
         self._section = "hypothesis"
         self.rec.phase("recovery")
@@ -141,10 +149,14 @@ class CtkEvents(RunEventHandler):  # type: ignore[misc]
         self.rec.event("ctk_rollbacks_started")
 
     def start_activity(self, activity: Any) -> None:
+        if threading.get_ident() == self._continuous_thread:
+            return
         with self.rec.lock:
             self._starts[id(activity)] = self.rec.journal.clock.t()
 
     def activity_completed(self, activity: Any, run: Any) -> None:
+        if threading.get_ident() == self._continuous_thread:
+            return  # Chaos Toolkit's continuous hypothesis: its iterations are `ctk_hypothesis` events
         with self.rec.lock:
             t = self.rec.journal.clock.t()
             started = self._starts.pop(id(activity), t)

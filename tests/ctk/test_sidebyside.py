@@ -292,3 +292,19 @@ def test_a_failed_rollback_is_exit_5_and_stays_in_the_ledger(tmp_path: Path) -> 
     assert theirs.code == 0 and theirs.rollbacks == [("rb-broken", "failed"), ("rb-next", "succeeded")]
     assert ours.code == 5 and ours.chaosrun is not None and ours.chaosrun["status"] == "rollback_failed"
     assert len(list((tmp_path / "state").rglob("ctk-*.json"))) == 1  # for `chaosrun recover`
+
+
+def test_chaos_toolkits_continuous_iterations_are_not_method_activities(
+    http_server: HttpServer, tmp_path: Path
+) -> None:
+    exp = base(
+        "continuously, journal",
+        [http_probe("ok", f"{http_server.url}/ok", 200)],
+        [proc("action", "sleep", "sleep", ["1.2"])],
+        runtime={"hypothesis": {"strategy": "continuously", "frequency": 0.2}},
+    )
+    ours = chaosrun_run(write(tmp_path, "experiment.yaml", exp), tmp_path)
+    assert ours.code == 0 and ours.chaosrun is not None
+    assert [f["name"] for f in ours.chaosrun["faults"]] == ["sleep"]
+    during = [e for e in ours.chaosrun["events"] if e["type"] == "ctk_hypothesis" and e["when"] == "during"]
+    assert len(during) == len(ours.journal["steady_states"]["during"]) >= 2
