@@ -36,7 +36,8 @@ def judge(journal: dict[str, Any], *, signal: str | None, method_started: bool) 
         return "rollback_failed", f"rollback {', '.join(repr(n) for n in failed)} failed: something may remain"
     status = journal.get("status")
     if status == "interrupted":
-        return "aborted", f"stopped by {signal or 'an interruption'}; rollbacks were played"
+        played = "the rollbacks were played" if rollbacks else "no rollbacks were played (the method had not started)"
+        return "aborted", f"stopped by {signal or 'an interruption'}; {played}"
     before = (journal.get("steady_states") or {}).get("before")
     if isinstance(before, dict) and not before.get("steady_state_met") and not method_started:
         return "not_steady", f"hypothesis not met before the method: {_failed_probe(before)}; method skipped"

@@ -125,6 +125,26 @@ def _hypothesis_probes(document: dict[str, Any]) -> list[dict[str, Any]]:
     return [named.get(p["ref"], p) if "ref" in p else p for p in probes]
 
 
+def _typed(variables: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """`--var name:int=8080` as `chaos run --var` reads it (int, float, bytes or str)."""
+    out: dict[str, Any] = {}
+    for name, value in variables:
+        key, _, kind = name.partition(":")
+        try:
+            match kind:
+                case "int":
+                    out[key] = int(value)
+                case "float":
+                    out[key] = float(value)
+                case "bytes":
+                    out[key] = value.encode()
+                case _:
+                    out[key] = value
+        except ValueError as exc:
+            raise InvalidInput(f"--var {name}={value}: not a valid {kind}") from exc
+    return out
+
+
 def _secret_values(secrets: Any) -> list[str]:
     out: list[str] = []
     for scope in (secrets or {}).values():
@@ -170,7 +190,7 @@ def run_ctk_experiment(exp: CtkExperiment, opts: CtkRunOptions, echo: Callable[[
     runner = _Runner(Strategy.from_string(hyp), schedule)
     with patched_process_provider():
         try:
-            runner.configure(document, settings, (dict(opts.variables), None))
+            runner.configure(document, settings, (_typed(opts.variables), None))
         except ChaosException as exc:
             raise InvalidInput(f"{exp.source}: configuration or secrets: {' '.join(str(exc).split())}") from exc
     from chaoslib import substitute
@@ -223,7 +243,7 @@ def run_ctk_experiment(exp: CtkExperiment, opts: CtkRunOptions, echo: Callable[[
         ):
             try:
                 cache_activities(document)  # what chaoslib's run_experiment does (`ref` lookups)
-                runner.run(document, settings, (dict(opts.variables), None), ctk_journal)
+                runner.run(document, settings, (_typed(opts.variables), None), ctk_journal)
             except KeyboardInterrupt:  # a third signal during the rollbacks, or one after them
                 forced = state.received[-1] if state.received else "SIGINT"
                 ctk_journal["status"] = "interrupted"
@@ -241,6 +261,7 @@ def run_ctk_experiment(exp: CtkExperiment, opts: CtkRunOptions, echo: Callable[[
     remaining = _settle_ledger(ledger, entry, ctk_journal, rb, forced)
     if remaining and status != "rollback_failed":
         status, reason = "rollback_failed", f"the rollbacks did not all run (stopped by {forced or 'a signal'})"
+    _mark_undo(recorder, ctk_journal)
     journal.event("run_ended", status=status, reason=reason)
     result = RunResult(
         run_id=run_id,
@@ -288,6 +309,18 @@ def _settle_ledger(
         ledger.remove(entry[0])
         return []
     return [entry[0].description]
+
+
+def _mark_undo(recorder: Any, ctk_journal: dict[str, Any]) -> None:
+    """The report's undo column for method activities: the experiment's rollbacks, as a whole."""
+    runs = ctk_journal.get("rollbacks") or []
+    if not runs:
+        return  # no rollbacks played: "not applied"
+    failed = [str(r["activity"].get("name")) for r in runs if r.get("status") != "succeeded"]
+    for f in recorder.faults:
+        f.undo = "failed" if failed else "ok"
+        if failed:
+            f.error = f"rollback {', '.join(failed)} failed"
 
 
 def _verdicts(recorder: Any, probes: list[dict[str, Any]]) -> list[PhaseVerdict]:

@@ -308,3 +308,18 @@ def test_chaos_toolkits_continuous_iterations_are_not_method_activities(
     assert [f["name"] for f in ours.chaosrun["faults"]] == ["sleep"]
     during = [e for e in ours.chaosrun["events"] if e["type"] == "ctk_hypothesis" and e["when"] == "during"]
     assert len(during) == len(ours.journal["steady_states"]["during"]) >= 2
+
+
+def test_var_overrides_configuration_as_chaos_run_does(http_server: HttpServer, tmp_path: Path) -> None:
+    exp = base(
+        "vars",
+        [http_probe("ok", "${url}/status/${code}", 204)],
+        [],
+        configuration={"url": "http://127.0.0.1:9", "code": 500},
+    )
+    path = write(tmp_path, "experiment.yaml", exp)
+    args = ("--var", f"url={http_server.url}", "--var", "code:int=204")
+    theirs = chaos_run(path, tmp_path, None, *args)
+    ours = chaosrun_run(path, tmp_path, None, *args)
+    ours.same_as(theirs)
+    assert theirs.code == 0 and ours.code == 0
