@@ -158,3 +158,35 @@ def test_kill_9_then_recover_plays_the_rollbacks(tmp_path: Path) -> None:
     assert "recovered 1, failed 0" in done.stdout
     assert (tmp_path / "rolled-back").exists()
     assert list(state.rglob("ctk-*.json")) == []
+
+
+def test_a_second_signal_during_the_rollbacks_does_not_stop_them(tmp_path: Path) -> None:
+    token = f"399.{os.getpid() % 1000}"
+    exp = _experiment(tmp_path, token, string_args=False)
+    exp["rollbacks"] = [
+        _touch("rollbacks-started", tmp_path / "rollbacks-started"),
+        {"type": "action", "name": "slow-undo", "provider": {"type": "process", "path": "sleep", "arguments": ["3"]}},
+        _touch("undo", tmp_path / "rolled-back"),
+    ]
+    path = write(tmp_path, "experiment.yaml", exp)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chaosrun", "run", str(path), "--out", str(tmp_path / "out"), "--state-dir",
+         str(tmp_path / "state")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), start_new_session=True,
+    )  # fmt: skip
+    try:
+        _wait_for(tmp_path / "method-started", proc)
+        proc.send_signal(signal.SIGINT)
+        _wait_for(tmp_path / "rollbacks-started", proc)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=_WAIT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, out + err
+    assert "the rollbacks are being played" in out
+    assert (tmp_path / "rolled-back").exists()
+    journal = json.loads((tmp_path / "out" / "journal.json").read_text())
+    assert journal["signals"] == ["SIGINT", "SIGTERM"]
+    assert [r["ok"] for r in journal["rollbacks"]] == [True, True, True]
+    assert _kill_leftovers(token) == []
