@@ -91,7 +91,9 @@ def cli() -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Override a variable.")
 def validate(files: tuple[str, ...], variables: tuple[str, ...]) -> None:
-    """Check experiment files; every problem is named with file:line:column and field."""
+    """Check experiment files (chaosrun's or Chaos Toolkit's); every problem is named with
+    file:line:column and field."""
+    from .ctk import is_ctk_experiment
     from .loader import load_experiment
     from .loader.services import insecure_tls
 
@@ -102,6 +104,11 @@ def validate(files: tuple[str, ...], variables: tuple[str, ...]) -> None:
     bad: list[ChaosrunError] = []
     for f in files:
         try:
+            if is_ctk_experiment(f):  # Chaos Toolkit's format (docs/chaostoolkit.md)
+                from .ctk.command import validate_ctk_file
+
+                click.echo(validate_ctk_file(f))
+                continue
             exp = load_experiment(f, variables=values, strict_variables=True)
             click.echo(f"{f}: ok")
             for warning in insecure_tls(exp):
@@ -201,6 +208,23 @@ def schema() -> None:
     metavar="HOST:PORT",
     help="Serve the run's figures live at http://HOST:PORT/metrics (Prometheus format) while it runs.",
 )
+@click.option(
+    "--ctk-journal",
+    type=click.Path(dir_okay=False),
+    help="Chaos Toolkit experiments: also write Chaos Toolkit's own journal.json here (for `chaos report`).",
+)
+@click.option(
+    "--ctk-exit-codes",
+    is_flag=True,
+    help="Chaos Toolkit experiments: exit as `chaos run` does (0 completed and not deviated, else 1).",
+)
+@click.option(
+    "--probe-every",
+    type=click.FloatRange(0, 3600),
+    default=1.0,
+    show_default=True,
+    help="Chaos Toolkit experiments: seconds between samples of the hypothesis through the method (0: off).",
+)
 def run(
     file: str,
     out_dir: str | None,
@@ -213,14 +237,34 @@ def run(
     seed: int | None,
     precise_timing: bool,
     metrics: str | None,
+    ctk_journal: str | None,
+    ctk_exit_codes: bool,
+    probe_every: float,
 ) -> None:
-    """Run an experiment: baseline, fault, recovery; Ctrl-C rolls back."""
+    """Run an experiment (chaosrun's, or Chaos Toolkit's as it is): baseline, fault, recovery;
+    Ctrl-C rolls back."""
+    from .ctk import is_ctk_experiment
     from .engine import install_interrupt_handlers
     from .loader import load_experiment
     from .settings import load_settings, settings_path
 
     install_interrupt_handlers()
     try:
+        if is_ctk_experiment(file):  # Chaos Toolkit's format, run with its semantics (docs/chaostoolkit.md)
+            from .ctk.command import run_ctk_file
+            from .ctk.run import CtkRunOptions
+
+            opts = CtkRunOptions(
+                out_dir=Path(out_dir) if out_dir else None,
+                state_dir=_state_dir(state_dir),
+                every_s=probe_every,
+                ctk_journal=Path(ctk_journal) if ctk_journal else None,
+                ctk_exit_codes=ctk_exit_codes,
+                write_reports=not no_report,
+                command=shlex.join(["chaosrun", *sys.argv[1:]]),
+                variables=tuple(_parse_vars(variables).items()),
+            )
+            sys.exit(run_ctk_file(file, opts, dry_run=dry_run, echo=click.echo))
         exp = load_experiment(file, variables=_parse_vars(variables), strict_variables=True)
         settings = load_settings(settings_path(settings_file))
         code = _run_async(

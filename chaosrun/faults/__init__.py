@@ -32,6 +32,7 @@ _BUILTIN_MODULES = (
     "chaosrun.faults.restart",
     "chaosrun.faults.chaostoolkit",
     "chaosrun.faults.kubernetes",
+    "chaosrun.ctk.recover",  # the rollbacks of Chaos Toolkit experiments (chaosrun recover)
 )
 _KINDS: dict[str, FaultKind] = {}
 _UNDO: dict[str, UndoFn] = {}
