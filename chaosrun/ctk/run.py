@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInput
-from ..journal import Clock, JournalWriter, Redactor
+from ..journal import Clock, JournalWriter, Redactor, fallback_dirs
 from ..ledger import Ledger, LedgerEntry
 from ..result import EXIT_CODES, RunResult
 from ..verdict import PhaseVerdict, compute_stats
@@ -277,8 +277,10 @@ def run_ctk_experiment(exp: CtkExperiment, opts: CtkRunOptions, echo: Callable[[
         remaining=remaining,
         signals=state.received,
     )
-    journal_path, _ = journal.finish(model, result, command=opts.command, score_of=_score)
-    if opts.write_reports:
+    journal_path, _ = journal.finish(
+        model, result, command=opts.command, score_of=_score, fallback=fallback_dirs(opts.state_dir, run_id)
+    )
+    if opts.write_reports and journal_path is not None:
         _write_reports(journal_path, opts.state_dir)
     if opts.ctk_journal is not None:
         _write_ctk_journal(opts.ctk_journal, ctk_journal, redact)
