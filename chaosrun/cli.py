@@ -381,3 +381,13 @@ def main() -> None:
         click.echo(f"\nchaosrun: stopped by {name}; if a fault may still be active, run `chaosrun recover`", err=True)
         sys.exit(3)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _register() -> None:
+    """Commands that live in their own modules."""
+    from .gate.command import gate
+
+    cli.add_command(gate)
+
+
+_register()

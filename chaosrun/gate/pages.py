@@ -1,0 +1,188 @@
+"""The suite's Markdown summary and its index page (self-contained HTML, no scripts, no network).
+
+Both show every experiment with its verdict, what was required, its score, its recovery and
+where its report is. The summary is link-free (it is read in CI job summaries and merge-request
+comments, where a runner's paths are not links); the index page links each report relatively,
+so the folder can be uploaded as an artifact and browsed as is.
+"""
+
+from __future__ import annotations
+
+import math
+from importlib.resources import files
+from pathlib import Path
+from string import Template
+
+from .. import __version__
+from ..report import fmt
+from ..report.html import CSP
+from ..report.markup import badge, e, table
+from ..report.summary import _md
+from .outcome import Outcome
+from .suite import Row, Suite, relative_link
+
+__all__ = ["recovery_text", "render_index", "render_suite_summary", "status_words"]
+
+_EXTRA = {
+    "invalid": ("!", "Invalid", "the experiment could not run: its file or its targets were refused"),
+    "inconclusive": ("?", "Inconclusive", "chaosrun could not judge the run honestly"),
+    "skipped": ("–", "Not run", "the suite stopped before this experiment"),
+}
+
+
+def status_words(status: str) -> tuple[str, str, str]:
+    """(icon, words, meaning) of a status, also of those only a suite has (invalid, skipped)."""
+    return fmt.STATUS_TEXT.get(status) or _EXTRA.get(status) or ("?", status.replace("_", " "), "")
+
+
+def recovery_text(o: Outcome) -> str:
+    """'us-east 1.2 s, eu-west never' (each region's slowest probe); '–' when not measured."""
+    if not o.recovery:
+        return "–"
+    return ", ".join(
+        f"{r.region} {'never' if r.recovery_s is None else fmt.seconds(r.recovery_s)}"
+        + (" (missed)" if r.met is False else "")
+        for r in o.recovery
+    )
+
+
+def _counts(suite: Suite) -> str:
+    passed = sum(r.passed for r in suite.rows)
+    failed = len(suite.rows) - passed
+    return f"{len(suite.rows)} experiment{'s' if len(suite.rows) != 1 else ''}: {passed} passed, {failed} failed"
+
+
+def render_suite_summary(suite: Suite) -> str:
+    """Markdown for $GITHUB_STEP_SUMMARY or a merge-request comment."""
+    icon = "✓" if suite.passed else "✗"
+    word = "passed" if suite.passed else "failed"
+    out = [
+        f"# {icon} chaosrun {suite.kind} {word}: {_md(suite.title)}",
+        "",
+        f"**{_counts(suite)}** · exit {suite.exit_code} · {_md(suite.rule)}",
+        "",
+        "| # | Experiment | Verdict | Required | Score | Recovery | Result | Report |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for i, row in enumerate(suite.rows, 1):
+        o = row.outcome
+        s_icon, s_words, _ = status_words(o.status)
+        report = f"`{o.report}`" if o.report else "–"
+        out.append(
+            f"| {i} | {_md(o.title)} (`{o.file}`) | {s_icon} {s_words} | {_md(row.rule)} | "
+            f"{'–' if o.score is None else o.score} | {_md(recovery_text(o))} | "
+            f"{'pass' if row.passed else '**fail**'}: {_md(row.why)} | {report} |"
+        )
+    out.append("")
+    failed = [r for r in suite.rows if not r.passed and r.outcome.reason]
+    if failed:
+        out += ["## Why", ""] + [f"- {_md(r.outcome.title)}: {_md(r.outcome.reason)}" for r in failed] + [""]
+    if suite.notes:
+        out += ["## Notes", ""] + [f"- {_md(n)}" for n in suite.notes] + [""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _status_badge(status: str) -> str:
+    icon, words, _ = status_words(status)
+    return badge(f"s-{status}", icon, words)
+
+
+def suite_table(suite: Suite, base: Path, caption: str) -> str:
+    """The table of experiments, reports linked relative to the folder `base`."""
+    rows = []
+    for i, row in enumerate(suite.rows, 1):
+        o = row.outcome
+        link = (
+            f'<a href="{e(relative_link(o.report, base))}">{e(o.title)}</a>' if o.report is not None else e(o.title)
+        )
+        worst = o.worst_recovery_s
+        rows.append(
+            [
+                f"<!--row:{'pass' if row.passed else 'fail'}-->{i}",
+                f'{link}<br><span class="muted small">{e(o.file)}</span>',
+                _status_badge(o.status),
+                e(row.rule),
+                "–" if o.score is None else f"<strong>{o.score}</strong> / 100",
+                e(recovery_text(o)) + ("" if worst is None or not math.isinf(worst) else ""),
+                badge("held" if row.passed else "deviated", "✓" if row.passed else "✗", "pass" if row.passed else "fail")
+                + f'<br><span class="small">{e(row.why)}</span>',
+            ]
+        )
+    headers = ["#", "Experiment (report)", "Verdict", "Required", "Score", "Recovery", "Result"]
+    return table(caption, headers, rows, cls="suite")
+
+
+def page(title: str, status_class: str, header: str, body: str) -> str:
+    """A self-contained page in the report's style: the report's CSS, its CSP, no scripts."""
+    css = files("chaosrun.report").joinpath("report.css").read_text(encoding="utf-8")
+    template = Template(
+        """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="$csp">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<meta name="color-scheme" content="light">
+<meta name="generator" content="chaosrun $version">
+<title>$title</title>
+<style>
+$css
+tr.fail th, tr.fail td { background: #fff4f4; }
+</style>
+</head>
+<body class="$status">
+$header
+<main id="main">
+$body
+</main>
+<footer class="foot"><p>Generated by chaosrun $version. This file is self-contained: no scripts, no network
+requests; the links open each experiment's own report.</p></footer>
+</body>
+</html>
+"""
+    )
+    return template.substitute(
+        csp=CSP, version=e(__version__), title=e(title), css=css, status=status_class, header=header, body=body
+    )
+
+
+def suite_header(suite: Suite, kicker: str) -> str:
+    icon = "✓" if suite.passed else "✗"
+    word = "Passed" if suite.passed else "Failed"
+    facts = [
+        ("Started", fmt.when(suite.started_at)),
+        ("Ended", fmt.when(suite.ended_at)),
+        ("Duration", fmt.duration(suite.duration_s)),
+        ("Exit code", str(suite.exit_code)),
+        ("Experiments", _counts(suite)),
+    ]
+    dl = "".join(f"<div><dt>{e(k)}</dt><dd>{e(v)}</dd></div>" for k, v in facts)
+    notes = "".join(f"<li>{e(n)}</li>" for n in suite.notes)
+    return f"""<header class="top">
+<p class="kicker">{e(kicker)}</p>
+<h1>{e(suite.title)}</h1>
+<div class="summary">
+<div class="verdict v-{'held' if suite.passed else 'deviated'}" role="status">
+<span class="verdict-icon" aria-hidden="true">{icon}</span>
+<div><p class="verdict-label">{e(suite.kind.capitalize())}</p><p class="verdict-word">{word}</p>
+<p class="verdict-meaning">{e(suite.rule)}</p></div></div>
+<dl class="facts">{dl}</dl>
+</div>
+{f'<div class="alert info" role="note"><strong>Notes</strong><ul>{notes}</ul></div>' if notes else ""}
+</header>"""
+
+
+def render_index(suite: Suite, base: Path) -> str:
+    """index.html of a gate: every experiment, its verdict, score and recovery, linked to its report."""
+    body = (
+        '<section id="experiments" aria-labelledby="experiments-h"><h2 id="experiments-h">Experiments</h2>'
+        + suite_table(suite, base, "Every experiment of the gate, in the order it ran")
+        + "</section>"
+    )
+    return page(
+        f"{'✓ Passed' if suite.passed else '✗ Failed'}: {suite.title}",
+        "status-held" if suite.passed else "status-deviated",
+        suite_header(suite, f"chaosrun {suite.kind}"),
+        body,
+    )
