@@ -39,7 +39,9 @@ Gate policy:
     show_default=True,
     help="Folder for junit.xml, summary.md, index.html and one sub-folder per experiment.",
 )
-@click.option("--allow", multiple=True, type=click.Choice(ALLOWABLE), help="A status that passes the gate (repeatable).")
+@click.option(
+    "--allow", multiple=True, type=click.Choice(ALLOWABLE), help="A status that passes the gate (repeatable)."
+)
 @click.option(
     "--min-score", type=click.IntRange(0, 100), help="Judge held and deviated runs by their score: pass at or above it."
 )

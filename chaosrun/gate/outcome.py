@@ -15,7 +15,7 @@ from pathlib import Path
 from ..report import Journal, load_journal, score_journal
 from ..report.results import recovery_result
 
-__all__ = ["SEVERITY", "Outcome", "RecoveryFigure", "most_severe", "outcome_of_run", "outcome_not_run"]
+__all__ = ["SEVERITY", "Outcome", "RecoveryFigure", "most_severe", "outcome_not_run", "outcome_of_run"]
 
 # Severity of exit codes for a suite of runs (shared by the gate and game days): a failed
 # rollback first, then infrastructure, aborted, invalid input, inconclusive, deviated, not steady.
@@ -85,9 +85,14 @@ def _recovery(journal: Journal) -> tuple[RecoveryFigure, ...]:
     return tuple(by_region.values())
 
 
-def outcome_of_run(file: str, run_dir: Path, exit_code: int) -> Outcome:
-    """The outcome of a run that wrote a journal (or at least events) into `run_dir`."""
+def outcome_of_run(file: str, run_dir: Path, exit_code: int | None = None) -> Outcome:
+    """The outcome of a run that wrote a journal (or at least events) into `run_dir`;
+    `exit_code`: what the run returned (default: its status's code; a crashed run is 4)."""
+    from ..result import EXIT_CODES
+
     journal = load_journal(run_dir)
+    if exit_code is None:
+        exit_code = next((c for s, c in EXIT_CODES.items() if s == journal.status), 4)
     return Outcome(
         file=file,
         title=journal.experiment.title,

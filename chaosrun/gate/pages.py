@@ -8,7 +8,6 @@ so the folder can be uploaded as an artifact and browsed as is.
 
 from __future__ import annotations
 
-import math
 from importlib.resources import files
 from pathlib import Path
 from string import Template
@@ -19,7 +18,7 @@ from ..report.html import CSP
 from ..report.markup import badge, e, table
 from ..report.summary import _md
 from .outcome import Outcome
-from .suite import Row, Suite, relative_link
+from .suite import Suite, relative_link
 
 __all__ = ["recovery_text", "render_index", "render_suite_summary", "status_words"]
 
@@ -87,15 +86,16 @@ def _status_badge(status: str) -> str:
     return badge(f"s-{status}", icon, words)
 
 
+def _pass_badge(passed: bool) -> str:
+    return badge("held", "✓", "pass") if passed else badge("deviated", "✗", "fail")
+
+
 def suite_table(suite: Suite, base: Path, caption: str) -> str:
     """The table of experiments, reports linked relative to the folder `base`."""
     rows = []
     for i, row in enumerate(suite.rows, 1):
         o = row.outcome
-        link = (
-            f'<a href="{e(relative_link(o.report, base))}">{e(o.title)}</a>' if o.report is not None else e(o.title)
-        )
-        worst = o.worst_recovery_s
+        link = f'<a href="{e(relative_link(o.report, base))}">{e(o.title)}</a>' if o.report is not None else e(o.title)
         rows.append(
             [
                 f"<!--row:{'pass' if row.passed else 'fail'}-->{i}",
@@ -103,9 +103,8 @@ def suite_table(suite: Suite, base: Path, caption: str) -> str:
                 _status_badge(o.status),
                 e(row.rule),
                 "–" if o.score is None else f"<strong>{o.score}</strong> / 100",
-                e(recovery_text(o)) + ("" if worst is None or not math.isinf(worst) else ""),
-                badge("held" if row.passed else "deviated", "✓" if row.passed else "✗", "pass" if row.passed else "fail")
-                + f'<br><span class="small">{e(row.why)}</span>',
+                e(recovery_text(o)),
+                _pass_badge(row.passed) + f'<br><span class="small">{e(row.why)}</span>',
             ]
         )
     headers = ["#", "Experiment (report)", "Verdict", "Required", "Score", "Recovery", "Result"]
@@ -163,7 +162,7 @@ def suite_header(suite: Suite, kicker: str) -> str:
 <p class="kicker">{e(kicker)}</p>
 <h1>{e(suite.title)}</h1>
 <div class="summary">
-<div class="verdict v-{'held' if suite.passed else 'deviated'}" role="status">
+<div class="verdict v-{"held" if suite.passed else "deviated"}" role="status">
 <span class="verdict-icon" aria-hidden="true">{icon}</span>
 <div><p class="verdict-label">{e(suite.kind.capitalize())}</p><p class="verdict-word">{word}</p>
 <p class="verdict-meaning">{e(suite.rule)}</p></div></div>

@@ -72,10 +72,10 @@ def render_suite_junit(suite: Suite, kind_case: str = "gate") -> str:
     time_total = 0.0
     for row in suite.rows:
         element = _run_suite(row)
-        name, n = row.outcome.file, 1
+        name, repeat = row.outcome.file, 1
         while name in seen:  # the same file twice (a game day may repeat one): stable suffixes
-            n += 1
-            name = f"{row.outcome.file} ({n})"
+            repeat += 1
+            name = f"{row.outcome.file} ({repeat})"
         seen.add(name)
         element.set("name", _x(name))
         props = element.find("properties")
@@ -100,8 +100,8 @@ def render_suite_junit(suite: Suite, kind_case: str = "gate") -> str:
             totals[key] += int(element.get(key, "0"))
         time_total += float(element.get("time", "0") or 0)
         root.append(element)
-    for key, value in totals.items():
-        root.set(key, str(value))
+    for key, total in totals.items():
+        root.set(key, str(total))
     root.set("time", f"{time_total:.3f}")
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

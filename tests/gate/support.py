@@ -19,12 +19,15 @@ title: {title}
 regions: {{local: {{base_url: "{url}"}}}}
 steady_state:
   probes:
-    - {{name: health, http: {{url: "{path}"}}, every: 100ms, tolerance: {{success_ratio: ">= 0.9"}}, after: {{recover_within: 900ms}}}}
+    - {{name: health, http: {{url: "{path}"}}, every: 100ms, tolerance: {{success_ratio: ">= 0.9"}},
+       after: {{recover_within: 900ms}}}}
 phases: {{baseline: 600ms, fault: 800ms, recovery: 1s}}
 """
 
-_SWITCH = "import json,sys,urllib.request as u; u.urlopen(u.Request(sys.argv[1] + '/control', " \
+_SWITCH = (
+    "import json,sys,urllib.request as u; u.urlopen(u.Request(sys.argv[1] + '/control', "
     "data=json.dumps({'mode': sys.argv[2]}).encode(), method='POST'), timeout=5).read()"
+)
 
 
 def _process(args: list[str]) -> str:
