@@ -107,11 +107,11 @@ def suite_table(suite: Suite, base: Path, caption: str) -> str:
                 _pass_badge(row.passed) + f'<br><span class="small">{e(row.why)}</span>',
             ]
         )
-    headers = ["#", "Experiment (report)", "Verdict", "Required", "Score", "Recovery", "Result"]
+    headers = ["#", "Experiment (report)", "Verdict", "Required", "Score", "Recovery per region", "Result"]
     return table(caption, headers, rows, cls="suite")
 
 
-def page(title: str, status_class: str, header: str, body: str) -> str:
+def page(title: str, status_class: str, header: str, body: str, extra_css: str = "") -> str:
     """A self-contained page in the report's style: the report's CSS, its CSP, no scripts."""
     css = files("chaosrun.report").joinpath("report.css").read_text(encoding="utf-8")
     template = Template(
@@ -128,6 +128,7 @@ def page(title: str, status_class: str, header: str, body: str) -> str:
 <style>
 $css
 tr.fail th, tr.fail td { background: #fff4f4; }
+$extra_css
 </style>
 </head>
 <body class="$status">
@@ -142,7 +143,14 @@ requests; the links open each experiment's own report.</p></footer>
 """
     )
     return template.substitute(
-        csp=CSP, version=e(__version__), title=e(title), css=css, status=status_class, header=header, body=body
+        csp=CSP,
+        version=e(__version__),
+        title=e(title),
+        css=css,
+        extra_css=extra_css,
+        status=status_class,
+        header=header,
+        body=body,
     )
 
 
