@@ -7,6 +7,8 @@ bash scripts/install.sh
 # A real etcd + kube-apiserver + kube-controller-manager for the pod-kill tests (the first
 # build takes about 5 minutes on 2 cores; later runs reuse the binaries).
 bash scripts/install-kube.sh
+# actionlint (from its Go module) lints the GitHub Actions templates in examples/ci/ and action.yml.
+bash scripts/install-actionlint.sh
 echo "== ruff"; .venv/bin/ruff check chaosrun tests benchmarks
 echo "== mypy"; .venv/bin/mypy
 echo "== pytest"; .venv/bin/python -m pytest "$@"
