@@ -127,7 +127,7 @@ def gameday(
             hooks = DayHooks(plan, http, warn, day_dir)
             result = await run_day(
                 plan, day_dir=day_dir, run_one=run_one, operator=operator, hooks=hooks, echo=click.echo,
-                interrupted=interrupted,
+                interrupted=interrupted, err=warn,
             )  # fmt: skip
         try:
             written = write_suite_outputs(result.suite, day_dir, lambda _s, base: render_day(result, base), "gameday")

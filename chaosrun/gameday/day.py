@@ -103,6 +103,7 @@ async def run_day(
     hooks: Hooks,
     echo: Callable[[str], None],
     interrupted: Callable[[], str | None] = lambda: None,
+    err: Callable[[str], None] | None = None,
 ) -> DayResult:
     """Run every step in order; returns the judged day (the caller writes its outputs)."""
     started, t0 = time.time(), time.monotonic()
@@ -141,7 +142,7 @@ async def run_day(
                 _say_step(echo, i, n, f"experiment {file} (expected {' or '.join(step.expect)})", step.notes,
                           step.runbook)  # fmt: skip
                 run_dir = day_dir / f"{runs:02d}-{_slug(file.stem)}"
-                outcome = await run_file(str(file), run_dir, _bind(run_one, step), echo)
+                outcome = await run_file(str(file), run_dir, _bind(run_one, step), err or echo)
                 row = _judge(outcome, step)
                 rows.append(row)
                 if not row.passed:

@@ -91,7 +91,7 @@ def gate(
         )
 
     options = GateOptions(out=out, policy=Policy(allow=allow, min_score=min_score), title=title)
-    suite = _run_async(run_gate(files, options, run_one, click.echo, interrupted))
+    suite = _run_async(run_gate(files, options, run_one, click.echo, interrupted, lambda s: click.echo(s, err=True)))
     try:
         written = write_suite_outputs(suite, out, render_index)
     except OSError as exc:  # the outcome stands; say where the outputs could not go

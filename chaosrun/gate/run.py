@@ -89,6 +89,7 @@ async def run_suite_files(
     run_one: RunOne,
     echo: Callable[[str], None],
     interrupted: Callable[[], str | None],
+    err: Callable[[str], None],
 ) -> tuple[list[Outcome], list[str]]:
     """Run each file into `<out>/<NN>-<slug>/`; returns the outcomes and notes (why it stopped early)."""
     outcomes: list[Outcome] = []
@@ -96,7 +97,7 @@ async def run_suite_files(
     for i, file in enumerate(files, 1):
         run_dir = out / f"{i:02d}-{_slug(Path(file).stem)}"
         echo(f"== gate: experiment {i}/{len(files)}: {file}")
-        outcomes.append(await run_file(file, run_dir, run_one, echo))
+        outcomes.append(await run_file(file, run_dir, run_one, err))
         last = outcomes[-1]
         stop = None
         if last.status == "rollback_failed":
@@ -111,13 +112,13 @@ async def run_suite_files(
     return outcomes, notes
 
 
-async def run_file(file: str, run_dir: Path, run_one: RunOne, echo: Callable[[str], None]) -> Outcome:
-    """One experiment: its outcome from its journal, or why it never ran."""
+async def run_file(file: str, run_dir: Path, run_one: RunOne, err: Callable[[str], None]) -> Outcome:
+    """One experiment: its outcome from its journal, or why it never ran (said through `err`)."""
     try:
         code = await run_one(file, run_dir)
     except ChaosrunError as exc:
         for line in str(exc).splitlines():
-            echo(f"error: {line}")
+            err(f"error: {line}")
         if (run_dir / "journal.json").exists() or (run_dir / "events.jsonl").exists():
             return outcome_of_run(file, run_dir, exc.exit_code)
         status = "invalid" if exc.exit_code == 2 else "error"
@@ -139,10 +140,11 @@ async def run_gate(
     run_one: RunOne,
     echo: Callable[[str], None],
     interrupted: Callable[[], str | None] = lambda: None,
+    err: Callable[[str], None] | None = None,
 ) -> Suite:
     """Run the files in order and judge them; the caller writes the outputs."""
     started, t0 = time.time(), time.monotonic()
-    outcomes, notes = await run_suite_files(files, options.out, run_one, echo, interrupted)
+    outcomes, notes = await run_suite_files(files, options.out, run_one, echo, interrupted, err or echo)
     rows = []
     for o in outcomes:
         j = options.policy.judge(o)

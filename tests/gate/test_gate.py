@@ -87,7 +87,7 @@ def test_the_gate_runs_the_folder_in_order_and_fails_with_the_most_severe_code(g
     assert f"  FAIL  {gate_run.files['deviated']}: deviated (exit 1)" in gate_run.stdout
     assert f"  FAIL  {gate_run.files['not_steady']}: not_steady (exit 6)" in gate_run.stdout
     assert f"  FAIL  {gate_run.files['invalid']}: invalid (exit 2)" in gate_run.stdout
-    assert "d-typo.yaml:6:1: phasez: unknown key 'phasez'; did you mean 'phases'?" in gate_run.stdout
+    assert "d-typo.yaml:7:1: phasez: unknown key 'phasez'; did you mean 'phases'?" in gate_run.stderr
     assert "Traceback" not in gate_run.stderr
     assert [o.status for o in _outcomes(gate_run).values()] == ["held", "deviated", "not_steady", "invalid"]
 
