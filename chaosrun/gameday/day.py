@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..gate.outcome import Outcome, most_severe
-from ..gate.run import run_file
+from ..gate.run import iso_utc, run_file
 from ..gate.suite import Row, Suite
 from .plan import CheckpointStep, GameDay, PauseStep, RunStep
 
@@ -57,10 +57,6 @@ class StepRecord:
 class DayResult:
     suite: Suite
     steps: list[StepRecord] = field(default_factory=list)
-
-
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _slug(text: str) -> str:
@@ -123,16 +119,16 @@ async def run_day(
                 until = (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%H:%M:%S UTC")
                 _say_step(echo, i, n, f"pause {seconds:g} s (until {until})", step.notes, step.runbook)
                 done = await _pause(seconds, interrupted)
-                records.append(StepRecord(kind="pause", label=f"pause {seconds:g} s", started_at=_iso(begin),
-                                          ended_at=_iso(time.time()), result="waited" if done else "interrupted",
+                records.append(StepRecord(kind="pause", label=f"pause {seconds:g} s", started_at=iso_utc(begin),
+                                          ended_at=iso_utc(time.time()), result="waited" if done else "interrupted",
                                           notes=step.notes, runbook=step.runbook))  # fmt: skip
             case CheckpointStep(prompt=prompt):
                 _say_step(echo, i, n, f"checkpoint: {prompt}", step.notes, step.runbook)
                 yes = operator.ask(f"checkpoint: {prompt} - continue the game day?")
                 answer = ("yes" if yes else "no") + (" (--yes)" if getattr(operator, "unattended", False) else "")
                 echo(f"   answer: {answer}")
-                records.append(StepRecord(kind="checkpoint", label=prompt, started_at=_iso(begin),
-                                          ended_at=_iso(time.time()), result=answer,
+                records.append(StepRecord(kind="checkpoint", label=prompt, started_at=iso_utc(begin),
+                                          ended_at=iso_utc(time.time()), result=answer,
                                           notes=step.notes, runbook=step.runbook))  # fmt: skip
                 if not yes:
                     stop = f"checkpoint refused by the operator: {prompt}"
@@ -148,8 +144,8 @@ async def run_day(
                 if not row.passed:
                     codes.append(outcome.exit_code or 1)
                 echo(f"   {file}: {outcome.status} (exit {outcome.exit_code}): {row.why}")
-                records.append(StepRecord(kind="experiment", label=outcome.title, started_at=_iso(begin),
-                                          ended_at=_iso(time.time()), result=outcome.status, row=row,
+                records.append(StepRecord(kind="experiment", label=outcome.title, started_at=iso_utc(begin),
+                                          ended_at=iso_utc(time.time()), result=outcome.status, row=row,
                                           notes=step.notes, runbook=step.runbook))  # fmt: skip
                 await hooks.experiment_done(day_info, runs, row)
                 if outcome.status in plan.stop_on:
@@ -176,8 +172,8 @@ async def run_day(
         rows=tuple(rows),
         exit_code=most_severe(codes),
         rule="every experiment ends as expected",
-        started_at=_iso(started),
-        ended_at=_iso(time.time()),
+        started_at=iso_utc(started),
+        ended_at=iso_utc(time.time()),
         duration_s=time.monotonic() - t0,
         notes=tuple(notes),
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from ..gate.pages import page, suite_header, suite_table
+from ..gate.pages import page, suite_data, suite_header, suite_table
 from ..gate.suite import Suite
 from ..report import fmt
 from ..report.markup import e, section
@@ -130,4 +130,5 @@ def render_day(result: DayResult, base: Path) -> str:
         suite_header(suite, "chaosrun game-day report"),
         body,
         _CSS,
+        suite_data(suite),
     )

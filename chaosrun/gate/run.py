@@ -21,7 +21,7 @@ from .outcome import Outcome, outcome_not_run, outcome_of_run
 from .policy import Policy, gate_exit_code
 from .suite import Row, Suite, render_suite_junit
 
-__all__ = ["GateOptions", "collect_files", "run_gate", "write_suite_outputs"]
+__all__ = ["GateOptions", "collect_files", "iso_utc", "run_file", "run_gate", "write_suite_outputs"]
 
 _SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -130,7 +130,8 @@ async def run_file(file: str, run_dir: Path, run_one: RunOne, err: Callable[[str
         return outcome_not_run(file, Path(file).name, str(exc), code, "error")
 
 
-def _iso(t: float) -> str:
+def iso_utc(t: float) -> str:
+    """A wall-clock time (time.time()) as the journal writes it: ISO 8601 UTC, milliseconds, Z."""
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -161,8 +162,8 @@ async def run_gate(
         rows=tuple(rows),
         exit_code=code,
         rule=options.policy.describe(),
-        started_at=_iso(started),
-        ended_at=_iso(time.time()),
+        started_at=iso_utc(started),
+        ended_at=iso_utc(time.time()),
         duration_s=time.monotonic() - t0,
         notes=tuple(notes),
     )

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ import pytest
 from tests.cli import run_cli
 from tests.fixtures.servers import HttpServer
 from tests.gate import support
-from tests.report.browser import chromium_path, open_page
+from tests.report.browser import open_page
 from tests.report.test_ci_outputs import ALLOWED
 
 from .receivers import Receiver, start_receiver
@@ -164,10 +163,7 @@ def test_the_days_junit_and_summary_list_expected_against_actual(day: Day) -> No
 
 @pytest.mark.browser
 def test_the_days_report_in_headless_chromium(day: Day) -> None:
-    if chromium_path() is None:
-        if os.environ.get("CI"):
-            pytest.fail("headless Chromium is required in CI (apt-get install chromium)")
-        pytest.skip("no chromium")
+    support.require_chromium()
     index = day.folder / "index.html"
     queries = {
         "steps": "[...document.querySelectorAll('.timeline > li')].map(li => li.innerText.split('\\n')[0])",

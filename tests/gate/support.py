@@ -11,8 +11,13 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
+
+import pytest
+
+from tests.report.browser import chromium_path
 
 _HEAD = """\
 title: {title}
@@ -71,3 +76,11 @@ def write(folder: Path, name: str, text: str) -> Path:
     path = folder / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def require_chromium() -> None:
+    """Headless Chromium, or a skip (a failure under CI, where .ci/run installs it)."""
+    if chromium_path() is None:
+        if os.environ.get("CI"):
+            pytest.fail("headless Chromium is required in CI (apt-get install chromium)")
+        pytest.skip("no chromium")
