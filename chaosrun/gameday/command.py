@@ -7,12 +7,15 @@ import shlex
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..cli import EXIT_HELP, SETTINGS_HELP, _fail, _parse_vars, _run_async, _state_dir
 from ..errors import ChaosrunError, InvalidInput
-from .plan import CheckpointStep, GameDay
+
+if TYPE_CHECKING:
+    from .plan import GameDay
 
 __all__ = ["gameday"]
 
@@ -52,6 +55,8 @@ class UnattendedOperator:
 
 def _check_operator(plan: GameDay, yes: bool) -> None:
     """A day that may ask a question needs a terminal or --yes: refused before anything runs."""
+    from .plan import CheckpointStep
+
     if yes or not plan.needs_operator or sys.stdin.isatty():
         return
     checkpoint = next((s for s in plan.steps if isinstance(s, CheckpointStep)), None)

@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from ..gate.outcome import Outcome, most_severe
+from ..gate.outcome import Outcome
+from ..gate.policy import most_severe
 from ..gate.run import iso_utc, run_file
 from ..gate.suite import Row, Suite
 from .plan import CheckpointStep, GameDay, PauseStep, RunStep
@@ -27,6 +28,8 @@ __all__ = ["DayResult", "Operator", "StepRecord", "run_day"]
 
 class Operator(Protocol):
     """Who answers the day's questions: a person at the terminal, or `--yes`."""
+
+    unattended: bool  # answers come from --yes, not from a person
 
     def ask(self, question: str) -> bool: ...
 
@@ -125,7 +128,7 @@ async def run_day(
             case CheckpointStep(prompt=prompt):
                 _say_step(echo, i, n, f"checkpoint: {prompt}", step.notes, step.runbook)
                 yes = operator.ask(f"checkpoint: {prompt} - continue the game day?")
-                answer = ("yes" if yes else "no") + (" (--yes)" if getattr(operator, "unattended", False) else "")
+                answer = ("yes" if yes else "no") + (" (--yes)" if operator.unattended else "")
                 echo(f"   answer: {answer}")
                 records.append(StepRecord(kind="checkpoint", label=prompt, started_at=iso_utc(begin),
                                           ended_at=iso_utc(time.time()), result=answer,

@@ -165,7 +165,7 @@ def _from_env(node: Node, environ: Mapping[str, str]) -> str | None:
     return value or None
 
 
-def _secret_or_plain(m: dict[str, Node], key: str, environ: Mapping[str, str], required: bool) -> str | None:
+def _secret_or_plain(node: Node, m: dict[str, Node], key: str, environ: Mapping[str, str]) -> str | None:
     plain, env = m.get(key), m.get(f"{key}_env")
     if plain is not None and env is not None:
         env.error(f"give {key} or {key}_env, not both")
@@ -174,10 +174,7 @@ def _secret_or_plain(m: dict[str, Node], key: str, environ: Mapping[str, str], r
         return _from_env(env, environ)
     if plain is not None:
         return plain.str()
-    if required:
-        any_node = next(iter(m.values()), None)
-        if any_node is not None:
-            any_node.error(f"missing '{key}' (or '{key}_env' naming an environment variable)")
+    node.error(f"missing '{key}' (or '{key}_env' naming an environment variable)")
     return None
 
 
@@ -186,10 +183,7 @@ def _webhook(node: Node, i: int, environ: Mapping[str, str]) -> Webhook | None:
     m = node.mapping(keys)
     if m is None:
         return None
-    if not m:
-        node.error("a webhook needs 'url' or 'url_env'")
-        return None
-    url = _secret_or_plain(m, "url", environ, required=True)
+    url = _secret_or_plain(node, m, "url", environ)
     secret = _from_env(m["secret_env"], environ) if "secret_env" in m else None
     fmt = m["format"].choice(("json", "slack")) if "format" in m else "json"
     timeout = m["timeout"].duration(min_s=0.05, max_s=60) if "timeout" in m else 5.0

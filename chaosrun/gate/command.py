@@ -10,7 +10,7 @@ import click
 
 from ..cli import EXIT_HELP, SETTINGS_HELP, _fail, _parse_vars, _run_async, _state_dir
 from ..errors import ChaosrunError
-from .policy import ALLOWABLE, Policy
+from .policy import ALLOWABLE
 
 __all__ = ["gate"]
 
@@ -71,6 +71,7 @@ def gate(
     from ..runner import run_experiment
     from ..settings import load_settings, settings_path
     from .pages import render_index
+    from .policy import Policy
     from .run import GateOptions, collect_files, run_gate, write_suite_outputs
 
     install_interrupt_handlers()

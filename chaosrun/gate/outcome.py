@@ -15,11 +15,7 @@ from pathlib import Path
 from ..report import Journal, load_journal, score_journal
 from ..report.results import recovery_result
 
-__all__ = ["SEVERITY", "Outcome", "RecoveryFigure", "most_severe", "outcome_not_run", "outcome_of_run"]
-
-# Severity of exit codes for a suite of runs (shared by the gate and game days): a failed
-# rollback first, then infrastructure, aborted, invalid input, inconclusive, deviated, not steady.
-SEVERITY = (5, 4, 3, 2, 7, 1, 6, 0)
+__all__ = ["Outcome", "RecoveryFigure", "outcome_not_run", "outcome_of_run"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,11 +109,3 @@ def outcome_of_run(file: str, run_dir: Path, exit_code: int | None = None) -> Ou
 def outcome_not_run(file: str, title: str, reason: str, exit_code: int, status: str = "invalid") -> Outcome:
     """An experiment that never ran: its file was invalid, its targets refused, its secrets missing."""
     return Outcome(file=file, title=title, status=status, exit_code=exit_code, reason=reason)
-
-
-def most_severe(codes: list[int]) -> int:
-    """The most severe exit code of a suite's runs: 5 > 4 > 3 > 2 > 7 > 1 > 6 > 0."""
-    for code in SEVERITY:
-        if code in codes:
-            return code
-    return max(codes, default=0)

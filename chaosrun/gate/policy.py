@@ -12,10 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .outcome import Outcome, most_severe
+if TYPE_CHECKING:  # this module is imported by the CLI at start: keep the report package out of it
+    from .outcome import Outcome
 
-__all__ = ["ALLOWABLE", "Judgement", "Policy", "gate_exit_code"]
+__all__ = ["ALLOWABLE", "SEVERITY", "Judgement", "Policy", "gate_exit_code", "most_severe"]
+
+# Severity of exit codes for a suite of runs (shared by the gate and game days): a failed
+# rollback first, then infrastructure, aborted, invalid input, inconclusive, deviated, not steady.
+SEVERITY = (5, 4, 3, 2, 7, 1, 6, 0)
 
 # Outcomes about the system under test, which a team may tolerate; never a failed rollback,
 # an error of chaosrun's own infrastructure or an invalid file.
@@ -44,7 +50,7 @@ class Policy:
             return Judgement(passed=True, exit_code=0, why=f"score {o.score} >= --min-score {self.min_score}")
         if o.status == "held":
             return Judgement(passed=True, exit_code=0, why="held")
-        if o.status in self.allow:
+        if o.status in self.allow and o.status in ALLOWABLE:
             return Judgement(passed=True, exit_code=0, why=f"{o.status} is allowed (--allow {o.status})")
         return Judgement(passed=False, exit_code=o.exit_code or 1, why=f"{o.status} (exit {o.exit_code})")
 
@@ -60,3 +66,11 @@ class Policy:
 def gate_exit_code(judgements: Sequence[Judgement]) -> int:
     """0 when every experiment passed; else the most severe code of those that failed."""
     return most_severe([j.exit_code for j in judgements if not j.passed])
+
+
+def most_severe(codes: Sequence[int]) -> int:
+    """The most severe exit code of a suite's runs: 5 > 4 > 3 > 2 > 7 > 1 > 6 > 0."""
+    for code in SEVERITY:
+        if code in codes:
+            return code
+    return max(codes, default=0)

@@ -131,6 +131,10 @@ def test_plan_steps_load_with_their_notes(tmp_path: Path) -> None:
             "notify[0].url_env: environment variable GAMEDAY_UNSET_HOOK is not set", id="unset-env",
         ),
         pytest.param(
+            "  - file: one.yaml\nnotify: [{format: slack}]\n",
+            "p.yaml:4:10: notify[0]: missing 'url' (or 'url_env' naming an environment variable)", id="no-url",
+        ),
+        pytest.param(
             "  - file: one.yaml\nnotify: [{url: 'ftp://x', format: teams}]\n",
             "notify[0].format: expected one of json, slack", id="bad-format",
         ),

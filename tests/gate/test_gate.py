@@ -118,6 +118,15 @@ def test_exit_code_under_each_policy(
     assert gate_exit_code([policy.judge(outcomes[k]) for k in which]) == code
 
 
+def test_a_failed_rollback_or_an_error_cannot_be_allowed(gate_run: GateRun) -> None:
+    outcomes = _outcomes(gate_run)
+    policy = Policy(allow=("rollback_failed", "error", "invalid"))
+    for status, code in (("rollback_failed", 5), ("error", 4)):
+        o = outcome_not_run("x.yaml", "x", "boom", code, status)
+        assert not policy.judge(o).passed and policy.judge(o).exit_code == code
+    assert not policy.judge(outcomes["invalid"]).passed
+
+
 def test_allowed_statuses_pass_end_to_end(gate_run: GateRun, tmp_path: Path) -> None:
     """The same policy through the CLI: explicit files in the order given, --allow, exit 0."""
     stable, fragile = HttpServer("stable"), HttpServer("fragile")
