@@ -287,81 +287,6 @@ def run(
     sys.exit(code)
 
 
-@cli.command(epilog=EXIT_HELP)
-@click.argument("plan_file", type=click.Path())
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Folder for the runs (default reports/).")
-@click.option(
-    "--var", "variables", multiple=True, metavar="NAME=VALUE", help="Override a variable in every experiment."
-)
-@click.option(
-    "--state-dir", type=click.Path(file_okay=False), help="Ledger and history folder (default XDG state dir)."
-)
-@click.option("--settings", "settings_file", type=click.Path(dir_okay=False), help=SETTINGS_HELP)
-@click.option(
-    "--dry-run",
-    is_flag=True,
-    help="Run the preflight (`chaosrun check`) of every experiment in the plan; touch nothing.",
-)
-def gameday(
-    plan_file: str,
-    out_dir: str | None,
-    variables: tuple[str, ...],
-    state_dir: str | None,
-    settings_file: str | None,
-    dry_run: bool,
-) -> None:
-    """Run a game-day plan: several experiments in order; exits with the most severe code.
-    A stop signal (Ctrl-C, SIGTERM, SIGHUP) rolls back the current experiment and ends the plan."""
-    from .engine import install_interrupt_handlers, interrupted
-    from .gameday import GameDayEntry, load_gameday, run_gameday
-    from .loader import load_experiment
-    from .settings import load_settings, settings_path
-
-    install_interrupt_handlers()  # before anything else: also as PID 1, where SIG_DFL would ignore SIGTERM
-    try:
-        plan = load_gameday(plan_file, _parse_vars(variables))
-        settings = load_settings(settings_path(settings_file))
-    except ChaosrunError as exc:
-        _fail(exc)
-    state = _state_dir(state_dir)
-    root = Path(out_dir) if out_dir else None
-    if dry_run:
-        import secrets as secrets_module
-
-        from .preflight import check_files
-
-        entries = [(str(e.file), dict(e.variables)) for e in plan.entries]
-        seed = secrets_module.randbelow(1_000_000)
-        sys.exit(
-            _run_async(
-                check_files(
-                    entries, state_dir=state, seed=seed, settings=settings, echo=click.echo, strict_variables=False
-                )
-            )
-        )
-
-    async def run_one(entry: GameDayEntry) -> tuple[Any, int]:
-        exp = load_experiment(entry.file, variables=dict(entry.variables))
-        try:
-            code = await run_experiment(
-                exp,
-                settings=settings,
-                out_dir=None,
-                out_root=root,
-                dry_run=False,
-                state_dir=state,
-                command=f"chaosrun gameday {plan_file}",
-            )
-        except ChaosrunError as exc:
-            click.echo(f"error: {exc}", err=True)
-            return None, exc.exit_code
-        from .result import EXIT_CODES
-
-        return {c: s for s, c in EXIT_CODES.items()}.get(code), code
-
-    sys.exit(_run_async(run_gameday(plan, run_one, click.echo, interrupted)))
-
-
 @cli.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/demo", show_default=True)
 @click.option(
@@ -554,3 +479,15 @@ def _exit(code: int) -> None:
             except (OSError, ValueError):
                 pass
     sys.exit(code)
+
+
+def _register() -> None:
+    """Commands that live in their own modules."""
+    from .gameday.command import gameday
+    from .gate.command import gate
+
+    cli.add_command(gate)
+    cli.add_command(gameday)
+
+
+_register()

@@ -272,7 +272,7 @@ async def check_experiment(
     import aiohttp
 
     from . import __version__
-    from .gameday import worst_exit_code
+    from .gate.policy import most_severe as worst_exit_code
     from .secret import resolve_secrets
     from .settings import stricter
 
@@ -300,7 +300,7 @@ async def check_files(
     strict_variables: bool = True,
 ) -> int:
     """`chaosrun check` / `chaosrun gameday --dry-run`: the preflight of every file, the most severe code."""
-    from .gameday import worst_exit_code
+    from .gate.policy import most_severe as worst_exit_code
     from .loader import load_experiment
 
     codes = []

@@ -9,6 +9,8 @@ bash scripts/install.sh
 bash scripts/install-kube.sh
 # Debian's Prometheus server for the prometheus/burn_rate probe and --metrics tests.
 bash scripts/install-prometheus.sh
+# actionlint (from its Go module) lints the GitHub Actions templates in examples/ci/ and action.yml.
+bash scripts/install-actionlint.sh
 echo "== ruff"; .venv/bin/ruff check chaosrun tests benchmarks
 echo "== mypy"; .venv/bin/mypy
 echo "== pytest"; .venv/bin/python -m pytest "$@"
