@@ -23,11 +23,11 @@ __all__ = ["KEY", "heatmap_svg"]
 
 # (upper bound of the share of tolerance used, colour, words)
 KEY: tuple[tuple[float, str, str], ...] = (
-    (0.25, "#eef3f8", "under 25%"),
+    (0.25, "#eef3f8", "up to 25%"),
     (0.5, "#cfdcec", "25–50%"),
     (0.75, "#9fbcdc", "50–75%"),
     (1.0, "#5f8fc4", "75–100%"),
-    (1.5, "#f0a04b", "100–150%: breaking"),
+    (1.5, "#f0a04b", "over 100–150%: breaking"),
     (3.0, "#c8512a", "150–300%"),
     (np.inf, "#5c1a0b", "over 300%"),
 )
@@ -72,7 +72,8 @@ def heatmap_svg(
         matrix = np.vstack([t.usage for t in tracks]) if tracks else np.full((1, len(grid)), np.nan)
         cmap = ListedColormap([c for _, c, _ in KEY])
         cmap.set_bad(NO_DATA)
-        norm = BoundaryNorm([0.0, *(b for b, _, _ in KEY[:-1]), 1e9], cmap.N)
+        # a bin holds its upper bound: exactly at the limit (100%) is not breaking it
+        norm = BoundaryNorm([0.0, *(np.nextafter(b, np.inf) for b, _, _ in KEY[:-1]), 1e9], cmap.N)
         x = np.r_[grid.lo, min(float(grid.hi[-1]), end_s)] if len(grid) else np.array([0.0, end_s])
         y = np.arange(matrix.shape[0] + 1)
         ax.pcolormesh(x, y, np.ma.masked_invalid(matrix), cmap=cmap, norm=norm, rasterized=True, shading="flat")

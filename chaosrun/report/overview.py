@@ -129,8 +129,8 @@ def _where_it_broke(journal: Journal, overview: Overview) -> str:
                      _breach_cell(journal, b.first, "none: every judged verdict held" if b.verdict == "held"
                                   else "none"),
                      _breach_cell(journal, b.worst, "nothing judged"), _recovery_cell(b)])  # fmt: skip
-    return table("Where it broke, per region", ["Region", "Verdict", "First breach", "Worst window",
-                 "Recovery (slowest probe)"], rows, cls="breaks")  # fmt: skip
+    headers = ["Region", "Verdict", "First breach", "Worst window", "Recovery (slowest probe)"]
+    return table("Per region: first breach, worst window, slowest recovery", headers, rows, cls="breaks")
 
 
 def _phase_table(grid: Grid, names: Sequence[str], usage: Sequence[Any], p95: Sequence[Any], errors: Sequence[Any],
@@ -173,6 +173,12 @@ def overview_section(journal: Journal, overview: Overview) -> str:
               f"<figcaption>{_region_key(journal, overview)}</figcaption></figure>")  # fmt: skip
     body = figure + _details("Data table of the overview", data, "data") + "<h3>Where it broke</h3>"
     body += _where_it_broke(journal, overview)
+    body += (
+        '<p class="small muted">First breach: the first window in which a probe whose phase verdict deviated broke '
+        "that phase's tolerance (or the phase's start, when only the whole phase broke it). Worst window: the most "
+        "of its tolerance any judged probe used. A window too short for the allowed error ratio to allow one failure "
+        "allows one.</p>"
+    )
     return section("overview", "At a glance: every region compared", body, intro)
 
 
