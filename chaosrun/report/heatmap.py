@@ -70,8 +70,7 @@ def heatmap_svg(
         lane, ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [0.2 * lane_rows, 0.22 * rows]})
         draw_lane(lane, journal, end_s, faults)
         matrix = np.vstack([t.usage for t in tracks]) if tracks else np.full((1, len(grid)), np.nan)
-        cmap = ListedColormap([c for _, c, _ in KEY])
-        cmap.set_bad(NO_DATA)
+        cmap = ListedColormap([c for _, c, _ in KEY]).with_extremes(bad=NO_DATA)
         # a bin holds its upper bound: exactly at the limit (100%) is not breaking it
         norm = BoundaryNorm([0.0, *(np.nextafter(b, np.inf) for b, _, _ in KEY[:-1]), 1e9], cmap.N)
         x = np.r_[grid.lo, min(float(grid.hi[-1]), end_s)] if len(grid) else np.array([0.0, end_s])
