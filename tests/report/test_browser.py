@@ -53,7 +53,7 @@ def test_the_report_in_headless_chromium(chromium: str, width: int, tmp_path: Pa
     assert page.console_errors == []
     assert [u for u in page.requests if not u.startswith("data:image/png;base64,")] == [url], "no network requests"
     assert page.values["verdict"] == "Deviated"
-    assert page.values["charts"] == 3 + 1, "a timeline per region and the trend"
+    assert page.values["charts"] == 1 + 3 + 1, "the overview, a timeline per region and the trend"
     assert "Timeline of region eu-west" in page.values["chart_titles"]
     assert page.values["tables"] >= 8 and page.values["result_rows"] == 18
     assert page.values["score"] == str(int(page.values["score"]))
@@ -67,6 +67,7 @@ def test_the_report_in_headless_chromium(chromium: str, width: int, tmp_path: Pa
 
 _LANE = """[...document.querySelectorAll('svg.chart text')]
   .filter(t => /^(fault:|⚠|↺)/.test(t.textContent))
+  .filter(t => t.closest('svg').querySelector('title').textContent.startsWith('Timeline'))
   .map(t => { const r = t.getBoundingClientRect();
               return [t.closest('svg').id || [...document.querySelectorAll('svg.chart')].indexOf(t.closest('svg')),
                       t.textContent, r.left, r.right, r.top, r.bottom]; })"""
@@ -101,7 +102,7 @@ def test_lane_labels_setup_and_chart_sizes_as_rendered(chromium: str, width: int
     assert page.values["reason"], "a deviated verdict names the probe and region"
     assert page.values["wide"] is False, "the page never scrolls sideways; wide charts and tables scroll in their box"
     widths = page.values["chart_widths"]
-    assert len(widths) == 3
+    assert len(widths) == 1 + 3, "the overview and a timeline per region"
     if width < 700:
         assert min(widths) >= 700, "on a phone the charts keep a readable size and scroll sideways"
     else:
