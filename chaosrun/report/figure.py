@@ -65,6 +65,7 @@ def clock_label(seconds: float, _pos: object = None) -> str:
 
 _PATH = re.compile(r'\s(?:d|x|y|transform)="[^"]*"')
 _BETWEEN_TAGS = re.compile(r">\s+<")
+_REFERENCE = re.compile(r'(\sid="|#)([^"\)\s]+)(?=["\)])')  # an id, or a reference to one
 _NUMBER = re.compile(r"-?\d+\.\d{2,}")
 
 
@@ -93,8 +94,7 @@ def svg_text(
     ids = set(re.findall(r'\sid="([^"]+)"', text))
     used = ids & set(re.findall(r'#([^"\)\s]+)["\)]', text))
     text = re.sub(r'\sid="([^"]+)"', lambda m: m.group(0) if m.group(1) in used else "", text)
-    for old in used:
-        text = re.sub(rf'(\sid="|#){re.escape(old)}(?=["\)])', rf"\g<1>{chart_id}-{old}", text)
+    text = _REFERENCE.sub(lambda m: f"{m.group(1)}{chart_id}-{m.group(2)}" if m.group(2) in used else m.group(0), text)
     gt = text.index(">") + 1
     view_box = re.search(r'viewBox="[^"]*"', text[:gt])
     root = (
