@@ -317,7 +317,8 @@ def timeline_svg(
         probes = ", ".join(dict.fromkeys(s.probe for s in series)) or "no probes"
         desc = (
             f"Latency and error rate of {probes} in {region} over {_clock(end_s)}; worst p95 {worst_p95:.0f} ms, "
-            f"worst error rate {worst_err * 100:.1f}% per {width:g}s bucket. " + "; ".join(drawn)
+            f"worst error rate {worst_err * 100:.1f}% per {width:g}s bucket; latency axis "
+            f"{'logarithmic' if log_scale else 'linear'}. " + "; ".join(drawn)
         )
         return svg_text(fig, chart_id, f"Timeline of region {region}", desc, tooltips)
 
