@@ -17,10 +17,10 @@ from matplotlib import rc_context
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, LogLocator, MultipleLocator, NullLocator
+from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 from .data import Journal, Series
-from .figure import PALETTE, PHASE_COLOURS, RC, Span, draw_spans, series_style, svg_text
+from .figure import PALETTE, PHASE_COLOURS, RC, Span, draw_spans, log_axis, series_style, svg_text
 from .figure import clock_label as _clock
 from .figure import clock_step as _clock_step
 from .fmt import when
@@ -297,10 +297,7 @@ def timeline_svg(
         if log_scale is None:
             log_scale = wide_range(journal, region)
         if log_scale:
-            lat_ax.set_yscale("log")
-            lat_ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-            lat_ax.yaxis.set_minor_locator(NullLocator())  # minor log ticks cost ~0.3 s a chart
-            lat_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
+            log_axis(lat_ax)
         lat_ax.set_ylabel("latency (ms)")
         err_ax.set_ylabel("errors (%)")
         err_ax.set_ylim(0, max(5.0, min(100.0, worst_err * 100 * 1.15)))

@@ -17,11 +17,22 @@ import numpy as np
 import numpy.typing as npt
 from matplotlib import rc_context
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, MultipleLocator, NullLocator
+from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 from . import fmt
 from .data import Journal
-from .figure import RC, Span, clock_label, clock_step, draw_lane, draw_spans, hover_columns, series_style, svg_text
+from .figure import (
+    RC,
+    Span,
+    clock_label,
+    clock_step,
+    draw_lane,
+    draw_spans,
+    hover_columns,
+    log_axis,
+    series_style,
+    svg_text,
+)
 from .grid import Grid, Track
 
 __all__ = ["USAGE_CLIP", "RegionLine", "overview_svg", "region_lines"]
@@ -136,10 +147,7 @@ def overview_svg(
         use_ax.set_ylim(0, max(150.0, min(worst_use, USAGE_CLIP) * 100 * 1.1))
         use_ax.set_ylabel("tolerance used (%)")
         if log_scale:
-            lat_ax.set_yscale("log")
-            lat_ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-            lat_ax.yaxis.set_minor_locator(NullLocator())  # minor log ticks cost ~0.3 s a chart
-            lat_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
+            log_axis(lat_ax)
         lat_ax.set_ylabel("p95 (ms)")
         worst_err = max((float(np.nanmax(x.error_ratio)) for x in lines if np.isfinite(x.error_ratio).any()),
                         default=0.0)  # fmt: skip

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from chaosrun.history import record_run
 from chaosrun.report import write_reports
 from chaosrun.report.wire import parse_journal
 
-from .browser import chromium_path, open_page
+from .browser import open_page
 from .journals import crowded_journal, make_journal
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -26,16 +25,6 @@ QUERIES = {
     "h1": "document.querySelectorAll('h1').length",
     "wide": "document.documentElement.scrollWidth > window.innerWidth + 1",
 }
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    found = chromium_path()
-    if not found:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is required in CI (install it, e.g. apt-get install chromium)")
-        pytest.skip("chromium not installed")
-    return found
 
 
 @pytest.mark.browser

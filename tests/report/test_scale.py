@@ -22,7 +22,7 @@ from chaosrun.report import write_reports
 from chaosrun.report.overview import MAX_LINES
 from chaosrun.report.wire import parse_journal
 
-from .browser import Visit, chromium_path, open_pages, print_to_pdf
+from .browser import Visit, open_pages, print_to_pdf
 from .journals import scaled_journal
 
 pytestmark = pytest.mark.browser
@@ -63,16 +63,6 @@ QUERIES = {
     "breaks": "document.querySelectorAll('table.breaks tbody tr').length",
     "wide": "document.documentElement.scrollWidth > window.innerWidth + 1",
 }
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    found = chromium_path()
-    if not found:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is required in CI (install it, e.g. apt-get install chromium)")
-        pytest.skip("chromium not installed")
-    return found
 
 
 @pytest.fixture(scope="module")
