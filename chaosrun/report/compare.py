@@ -124,7 +124,7 @@ def overview_svg(
         fig.subplots_adjust(left=0.085, right=0.985, top=1 - 0.08 / height, bottom=0.5 / height, hspace=0.14)
         ratios = [0.2 * lane_rows, 1.9, 1.9, 1.1]
         lane, use_ax, lat_ax, err_ax = fig.subplots(4, 1, sharex=True, gridspec_kw={"height_ratios": ratios})
-        draw_lane(lane, journal, end_s, faults)
+        draw_lane(lane, journal, end_s, faults, tooltips)
         panels = (use_ax, lat_ax, err_ax)
         for name, lo, hi in journal.phase_bounds():
             colour = {"baseline": "#dde6f3", "fault": "#fbdcc8", "recovery": "#d9eed9"}.get(name, "#eeeeee")

@@ -125,6 +125,7 @@ def clock_step(span_s: float, max_ticks: int = 12) -> float:
     return float(_CLOCK_STEPS[-1] * math.ceil(span_s / _CLOCK_STEPS[-1] / max_ticks))
 
 
+FIG_WIDTH_IN = 10.0  # every chart is drawn 10 in wide and scaled by the page
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 LINESTYLES: tuple[Any, ...] = ("-", (0, (5, 2)), (0, (1, 1.4)), (0, (6, 2, 1, 2)), (0, (3, 1, 1, 1, 1, 1)))
 SPAN_COLOUR = "#6b7280"
@@ -167,24 +168,40 @@ def draw_spans(axes: Sequence[Axes], spans: Sequence[Span], tooltips: dict[str, 
     return drawn
 
 
-def draw_lane(lane: Axes, journal: Journal, end_s: float, faults: Sequence[tuple[str, float, float]]) -> int:
-    """Phases in the top row of `lane`, then one row per fault (label, start, end); returns the rows."""
+def draw_lane(
+    lane: Axes, journal: Journal, end_s: float, faults: Sequence[tuple[str, float, float]], tooltips: dict[str, str]
+) -> int:
+    """Phases in the top row of `lane`, then one row per fault (label, start, end); returns the rows.
+
+    A fault's label goes inside its bar, or beside it, cut to fit; its whole text is its tooltip.
+    """
     rows = 1 + len(faults)
     for name, lo, hi in journal.phase_bounds():
         hi = min(hi, end_s)
         lane.broken_barh([(lo, hi - lo)], (rows - 0.9, 0.8), facecolors=PHASE_COLOURS.get(name, "#eeeeee"),
                          edgecolor="#ffffff", lw=1)  # fmt: skip
         lane.text((lo + hi) / 2, rows - 0.5, name, ha="center", va="center", fontsize=8, clip_on=True)
-    per_char = 0.62 * 7.5 * end_s / (10 * 72 * 0.8)
+    box = lane.get_position()
+    per_char = 0.62 * 7.5 * end_s / (FIG_WIDTH_IN * 72 * box.width)  # data units per character
+    pad = per_char
     for row, (label, lo, hi) in enumerate(faults, start=2):
         y = rows - row
-        lane.broken_barh([(lo, hi - lo)], (y + 0.15, 0.7), facecolors="#f59e0b", edgecolor="#b45309", lw=0.8)
-        room = max(hi - lo, end_s - lo)
+        bar = lane.broken_barh([(lo, hi - lo)], (y + 0.15, 0.7), facecolors="#f59e0b", edgecolor="#b45309", lw=0.8)
+        width = (len(label) + 1) * per_char
+        # inside the bar when it fits; else beside it, right or left, where there is room; else cut to fit
+        places = [
+            (hi - lo, (lo + hi) / 2, "center"),
+            (end_s - hi - pad, hi + pad, "left"),
+            (lo - pad, lo - pad, "right"),
+        ]
+        room, x, ha = next((p for p in places if width <= p[0]), max(places))
         chars = int(room / per_char) - 1
         text = label if len(label) <= chars else (label[: chars - 1] + "…" if chars >= 2 else "")
-        inside = len(text) * per_char < hi - lo
-        lane.text((lo + hi) / 2 if inside else lo, y + 0.5, text, ha="center" if inside else "left", va="center",
-                  fontsize=7.5, clip_on=True)  # fmt: skip
+        drawn = lane.text(x, y + 0.5, text, ha=ha, va="center", fontsize=7.5, clip_on=True)
+        for kind, artist in (("bar", bar), ("label", drawn)):
+            gid = f"lane-fault{row}-{kind}"
+            artist.set_gid(gid)
+            tooltips[gid] = f"{label} {clock_label(lo)}–{clock_label(hi)}"
     lane.set_ylim(0, rows)
     lane.set_yticks([])
     lane.spines["left"].set_visible(False)

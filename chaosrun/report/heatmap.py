@@ -68,7 +68,7 @@ def heatmap_svg(
         fig = Figure(figsize=(10, height))
         fig.subplots_adjust(left=left_in / 10, right=0.985, top=1 - 0.06 / height, bottom=0.5 / height, hspace=0.08)
         lane, ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [0.2 * lane_rows, 0.22 * rows]})
-        draw_lane(lane, journal, end_s, faults)
+        draw_lane(lane, journal, end_s, faults, tooltips)
         matrix = np.vstack([t.usage for t in tracks]) if tracks else np.full((1, len(grid)), np.nan)
         cmap = ListedColormap([c for _, c, _ in KEY]).with_extremes(bad=NO_DATA)
         # a bin holds its upper bound: exactly at the limit (100%) is not breaking it

@@ -167,9 +167,10 @@ def overview_section(journal: Journal, overview: Overview) -> str:
     intro = (
         f"Every region on the same axes, in {overview.grid.width_s:g} s windows: the share of its tolerance the "
         "worst judged probe used (over 100%: breaking it), the p95 of the slowest judged probe and the errors of "
-        "the judged probes. Point at the chart for a window's figures."
+        "the judged probes. Point at (or tap) the chart for a window's figures."
     )
-    figure = (f'<figure class="chart-figure overview-figure"><div class="chart-scroll">{svg}</div>'
+    figure = ('<p class="scroll-hint small muted">The charts are wide: scroll them sideways.</p>'
+              f'<figure class="chart-figure overview-figure"><div class="chart-scroll">{svg}</div>'
               f"<figcaption>{_region_key(journal, overview)}</figcaption></figure>")  # fmt: skip
     body = figure + _details("Data table of the overview", data, "data") + "<h3>Where it broke</h3>"
     body += _where_it_broke(journal, overview)
@@ -230,4 +231,5 @@ def regions_section(journal: Journal, overview: Overview) -> str:
         "probe × time heatmap of the share of its tolerance each probe used, with the lines behind it. Latency "
         f"axes are {axis} in every region."
     )
-    return section("timeline", "Per region", "".join(parts) or empty("No samples were recorded."), intro)
+    hint = '<p class="scroll-hint small muted">The charts are wide: scroll them sideways.</p>' if parts else ""
+    return section("timeline", "Per region", hint + ("".join(parts) or empty("No samples were recorded.")), intro)
