@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -36,15 +37,21 @@ def _journal_file(folder: Path, probes: int, rate_hz: float) -> Path:
     return path
 
 
-def _best(path: Path, repeat: int) -> tuple[float, int]:
+def _best(path: Path, repeat: int) -> tuple[float, float, int]:
+    """Best wall and CPU seconds of `render_html` over `repeat` runs, and the page's size in bytes.
+
+    Rendering is single-threaded: on an idle machine its CPU time is its wall time; on a busy one
+    (other test suites on the same cores) the CPU time is what the report itself costs.
+    """
     journal = load_journal(path)
-    times, size = [], 0
+    walls, cpus, size = [], [], 0
     for _ in range(repeat):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         page = render_html(journal)
-        times.append(time.perf_counter() - start)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
         size = len(page.encode())
-    return min(times), size
+    return min(walls), min(cpus), size
 
 
 def main() -> int:
@@ -54,14 +61,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         few = _journal_file(Path(tmp), probes=1, rate_hz=10.0)
         many = _journal_file(Path(tmp), probes=10, rate_hz=1.0)
-        few_s, few_bytes = _best(few, args.repeat)
-        many_s, many_bytes = _best(many, args.repeat)
-    ok = many_s < TARGET_S and many_bytes < TARGET_BYTES
-    print(f"{'journal':>34} {'report':>9} {'html':>9}")
-    print(f"{'1 h, 3 series x 10/s (108k)':>34} {few_s:>8.3f}s {few_bytes / 1e6:>7.2f}MB")
-    print(f"{'1 h, 30 series x 1/s (108k)':>34} {many_s:>8.3f}s {many_bytes / 1e6:>7.2f}MB  "
-          f"{many_s / few_s:.1f}x  {'ok' if ok else 'MISSED'} (< {TARGET_S:g} s, < 1 MB)")  # fmt: skip
-    print(f"python {sys.version.split()[0]}; best of {args.repeat}; render_html of a loaded journal")
+        few_wall, few_cpu, few_bytes = _best(few, args.repeat)
+        many_wall, many_cpu, many_bytes = _best(many, args.repeat)
+    ok = many_cpu < TARGET_S and many_bytes < TARGET_BYTES
+    print(f"{'journal':>30} {'wall':>8} {'cpu':>8} {'html':>8}")
+    print(f"{'1 h, 3 series x 10/s (108k)':>30} {few_wall:>7.3f}s {few_cpu:>7.3f}s {few_bytes / 1e6:>6.2f}MB")
+    print(f"{'1 h, 30 series x 1/s (108k)':>30} {many_wall:>7.3f}s {many_cpu:>7.3f}s {many_bytes / 1e6:>6.2f}MB  "
+          f"{many_cpu / few_cpu:.1f}x cpu  {'ok' if ok else 'MISSED'} (cpu < {TARGET_S:g} s, < 1 MB)")  # fmt: skip
+    print(f"python {sys.version.split()[0]}; best of {args.repeat}; render_html of a loaded journal; load "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     return 0 if ok else 1
 
 

@@ -206,7 +206,7 @@ def draw_lane(
     lane.set_yticks([])
     lane.spines["left"].set_visible(False)
     lane.spines["bottom"].set_visible(False)
-    lane.tick_params(axis="x", length=0, labelbottom=False)
+    lane.xaxis.set_visible(False)  # no ticks to lay out: ~40 ms a chart
     return rows
 
 
