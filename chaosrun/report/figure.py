@@ -150,14 +150,19 @@ class Span:
 
     start_s: float
     end_s: float
-    label: str
+    label: str  # what it is, said in its tooltip and the chart's description
+    region: str | None = None  # None: every region
+
+    def is_in(self, region: str) -> bool:
+        return self.region is None or self.region == region
 
 
 def draw_spans(axes: Sequence[Axes], spans: Sequence[Span], tooltips: dict[str, str], prefix: str) -> list[str]:
     """Shade `spans` (grey, cross-hatched) over every axes; each gets a tooltip; returns what was drawn."""
     drawn = []
     for i, span in enumerate(spans):
-        what = f"{span.label} {clock_label(span.start_s)}–{clock_label(span.end_s)}"
+        where = f" in {span.region}" if span.region else ""
+        what = f"{span.label}{where} {clock_label(span.start_s)}–{clock_label(span.end_s)}"
         for k, ax in enumerate(axes):
             patch = ax.axvspan(span.start_s, span.end_s, facecolor=SPAN_COLOUR, alpha=0.18, hatch="xx",
                                edgecolor=SPAN_COLOUR, lw=0, zorder=0.6)  # fmt: skip

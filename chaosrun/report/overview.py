@@ -44,6 +44,12 @@ class Overview:
 
 
 def make_overview(journal: Journal, spans: Sequence[Span] = ()) -> Overview:
+    """The grid, tracks, lines and breaks of a journal, computed once.
+
+    `spans`: stretches to shade in the overview and in their region's charts (samples not
+    taken, a fault not in place: whatever the journal records that makes a stretch not judged
+    honestly), each drawn cross-hatched grey with a tooltip and said in the chart's description.
+    """
     grid = make_grid(journal)
     tracks = region_tracks(journal, grid)
     return Overview(grid=grid, tracks=tracks, lines=region_lines(grid, tracks),
@@ -208,8 +214,9 @@ def regions_section(journal: Journal, overview: Overview) -> str:
             parts.append(f"<h3>{e(region)}</h3>" + empty("No samples in this region."))
             continue
         many = len(tracks) > MAX_LINES
+        spans = [s for s in overview.spans if s.is_in(region)]
         lines_svg = timeline_svg(journal, region, chart_id=f"tl{i}", log_scale=overview.log_scale,
-                                 spans=overview.spans, samples=not many,
+                                 spans=spans, samples=not many,
                                  max_buckets=len(overview.grid) if many else MAX_BUCKETS)  # fmt: skip
         lines = f'<div class="chart-scroll">{lines_svg}</div>{_probe_key(tracks)}'
         data = _phase_table(overview.grid, [t.probe for t in tracks], [t.usage for t in tracks],
@@ -219,7 +226,7 @@ def regions_section(journal: Journal, overview: Overview) -> str:
         b = next((x for x in overview.breaks if x.region == region), None)
         caption = f"{e(region)}: {e(b.verdict if b else '')}, {len(tracks)} probes."
         if many:
-            heat = heatmap_svg(journal, overview.grid, region, tracks, chart_id=f"hm{i}", spans=overview.spans)
+            heat = heatmap_svg(journal, overview.grid, region, tracks, chart_id=f"hm{i}", spans=spans)
             body = (f'<div class="chart-scroll">{heat}</div>{_heat_key()}'
                     + _details(f"A line per probe ({len(tracks)} probes)", lines, "lines"))  # fmt: skip
         else:

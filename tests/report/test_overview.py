@@ -15,7 +15,7 @@ from chaosrun.report.compare import overview_svg
 from chaosrun.report.figure import Span
 from chaosrun.report.grid import make_grid, region_tracks
 from chaosrun.report.limits import parse_limits
-from chaosrun.report.overview import MAX_LINES, make_overview
+from chaosrun.report.overview import MAX_LINES, make_overview, overview_section, regions_section
 from chaosrun.report.wire import parse_journal
 
 from .journals import scaled_journal
@@ -138,6 +138,16 @@ def test_shaded_spans_are_drawn_titled_and_described() -> None:
         assert "<title>samples not taken 0:30–0:34</title>" in drawn
         desc = re.search(r"<desc[^>]*>([^<]*)</desc>", drawn)
         assert desc is not None and "samples not taken 0:30–0:34" in desc.group(1)
+
+
+def test_a_span_of_one_region_is_shaded_in_that_region_only() -> None:
+    journal = parse_journal(scaled_journal(4, 2, **SHORT))
+    span = Span(start_s=30.0, end_s=34.0, label="fault not in place", region="eu-west")
+    regions = regions_section(journal, make_overview(journal, [span]))
+    us_east, eu_west = regions.split("<h3>eu-west</h3>")
+    assert "fault not in place" not in us_east
+    assert eu_west.count("<title>fault not in place in eu-west 0:30–0:34</title>") >= 2, "heatmap and lines"
+    assert 'class="key-box span"' in overview_section(journal, make_overview(journal, [span]))
 
 
 def test_an_hour_of_30_series_fits_the_size_budget() -> None:
