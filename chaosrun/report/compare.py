@@ -47,7 +47,9 @@ class RegionLine:
 
     region: str
     usage: FloatArray  # the worst judged probe's share of its tolerance; nan: nothing judged
+    p50_ms: FloatArray  # the slowest judged probe's p50
     p95_ms: FloatArray  # the slowest judged probe's p95
+    samples: FloatArray  # of the judged probes together
     error_ratio: FloatArray  # errors / samples of the judged probes together
     worst_probe: tuple[str, ...]  # per bucket, the probe behind `usage` ('' when none)
 
@@ -77,7 +79,8 @@ def region_lines(grid: Grid, tracks: Mapping[str, Sequence[Track]]) -> list[Regi
         errors = np.sum([np.nan_to_num(t.error_ratio) * t.counts for t in chosen], axis=0) if chosen else np.zeros(n)
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = np.where(counts > 0, errors / np.maximum(counts, 1), np.nan)
-        out.append(RegionLine(region=region, usage=usage, p95_ms=_nanmax([t.latency["p95"] for t in chosen], n),
+        out.append(RegionLine(region=region, usage=usage, p50_ms=_nanmax([t.latency["p50"] for t in chosen], n),
+                              p95_ms=_nanmax([t.latency["p95"] for t in chosen], n), samples=counts,
                               error_ratio=ratio, worst_probe=tuple(worst)))  # fmt: skip
     return out
 
@@ -97,7 +100,8 @@ def _hover_text(grid: Grid, lines: Sequence[RegionLine], i: int) -> str:
             rows.append(f"{line.region}: no samples")
             continue
         use = f"{line.usage[i] * 100:.0f}% of tolerance ({line.worst_probe[i]})" if np.isfinite(line.usage[i]) else ""
-        parts = [f"p95 {fmt.ms(float(line.p95_ms[i]))}", f"errors {line.error_ratio[i] * 100:.1f}%", use]
+        parts = [f"{line.samples[i]:.0f} samples", f"p50 {fmt.ms(float(line.p50_ms[i]))}",
+                 f"p95 {fmt.ms(float(line.p95_ms[i]))}", f"errors {line.error_ratio[i] * 100:.1f}%", use]  # fmt: skip
         rows.append(f"{line.region}: " + ", ".join(p for p in parts if p))
     return "\n".join([head, *rows])
 
