@@ -1,8 +1,9 @@
 """A region's probes x time as a heatmap: each cell is the share of its tolerance a probe used.
 
 Used instead of a line per probe once a region has more than a few probes. The colour scale
-is discrete and its lightness falls monotonically (readable in greyscale and by colour-blind
-readers); cells past 100% are orange to dark red. Its key is HTML (`KEY`), never over the axes.
+is discrete, blue up to the limit and orange to dark red past it (blue against orange stays
+distinct for colour-blind readers), and its lightness (CIE L*) falls from bin to bin (96, 87,
+75, 68, 56, 40, 20), so it also reads in greyscale. Its key is HTML (`KEY`), never over the axes.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ KEY: tuple[tuple[float, str, str], ...] = (
     (0.25, "#eef3f8", "up to 25%"),
     (0.5, "#cfdcec", "25–50%"),
     (0.75, "#9fbcdc", "50–75%"),
-    (1.0, "#5f8fc4", "75–100%"),
-    (1.5, "#f0a04b", "over 100–150%: breaking"),
-    (3.0, "#c8512a", "150–300%"),
+    (1.0, "#86a9d2", "75–100%"),
+    (1.5, "#cf6a17", "over 100–150%: breaking"),
+    (3.0, "#a63b14", "150–300%"),
     (np.inf, "#5c1a0b", "over 300%"),
 )
 NO_DATA = "#ffffff"

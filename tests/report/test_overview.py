@@ -4,6 +4,7 @@ broke, one latency axis type, HTML legends, hover titles, shaded spans and the s
 from __future__ import annotations
 
 import html
+import itertools
 import math
 import re
 
@@ -14,6 +15,7 @@ from chaosrun.report.charts import timeline_svg
 from chaosrun.report.compare import overview_svg
 from chaosrun.report.figure import Span
 from chaosrun.report.grid import make_grid, region_tracks
+from chaosrun.report.heatmap import KEY
 from chaosrun.report.limits import parse_limits
 from chaosrun.report.overview import MAX_LINES, make_overview, overview_section, regions_section
 from chaosrun.report.wire import parse_journal
@@ -156,3 +158,16 @@ def test_an_hour_of_30_series_fits_the_size_budget() -> None:
     page = render_html(parse_journal(wire))
     assert len(page.encode()) < 1_000_000
     assert page.count('class="chart"') == 1 + 3 * 2
+
+
+def test_the_heatmap_scale_darkens_bin_after_bin() -> None:
+    """Readable in greyscale: the CIE L* lightness of the key's colours falls at every bin."""
+
+    def lightness(colour: str) -> float:
+        rgb = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+        y = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+        return 116 * y ** (1 / 3) - 16 if y > 0.008856 else 903.3 * y
+
+    values = [lightness(colour) for _, colour, _ in KEY]
+    assert all(a - b >= 5 for a, b in itertools.pairwise(values)), values
