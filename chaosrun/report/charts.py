@@ -1,8 +1,9 @@
-"""Charts as small, accessible inline SVG, drawn with matplotlib's object API (never pyplot).
+"""A region's lines per probe (the timeline) and the score trend, as inline SVG drawn with
+matplotlib's object API (never pyplot); what every chart shares is in `figure`.
 
 Raw samples are downsampled (min/max envelope, <= 2,000 points per probe) and rasterized;
 lines are per-bucket quantiles of all samples. Text stays text (`svg.fonttype: none`).
-This is the only module that imports matplotlib.
+Only the chart modules (`figure`, `charts`, `compare`, `heatmap`) import matplotlib.
 """
 
 from __future__ import annotations
