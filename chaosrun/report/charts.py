@@ -1,18 +1,15 @@
-"""Charts as small, accessible inline SVG, drawn with matplotlib's object API (never pyplot).
+"""A region's lines per probe (the timeline) and the score trend, as inline SVG drawn with
+matplotlib's object API (never pyplot); what every chart shares is in `figure`.
 
 Raw samples are downsampled (min/max envelope, <= 2,000 points per probe) and rasterized;
 lines are per-bucket quantiles of all samples. Text stays text (`svg.fonttype: none`).
-This is the only module that imports matplotlib.
+Only the chart modules (`figure`, `charts`, `compare`, `heatmap`) import matplotlib.
 """
 
 from __future__ import annotations
 
-import html
-import io
 import itertools
-import math
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -21,73 +18,19 @@ from matplotlib import rc_context
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, LogLocator, MultipleLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 from .data import Journal, Series
+from .figure import PALETTE, PHASE_COLOURS, RC, Span, draw_spans, log_axis, series_style, svg_text
+from .figure import clock_label as _clock
+from .figure import clock_step as _clock_step
 from .fmt import when
 from .stats import bucket_stats, envelope
 
-__all__ = ["PALETTE", "timeline_svg", "trend_svg"]
+__all__ = ["PALETTE", "timeline_svg", "trend_svg", "wide_range"]
 
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")  # Okabe-Ito
-PHASE_COLOURS = {"baseline": "#dde6f3", "fault": "#fbdcc8", "recovery": "#d9eed9"}
 MAX_POINTS = 2000
 MAX_BUCKETS = 360
-_RC: dict[Any, Any] = {
-    "svg.fonttype": "none",
-    "text.parse_math": False,  # user names with "$" are text, never mathtext
-    "svg.hashsalt": "chaosrun",
-    "font.family": "sans-serif",
-    "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"],
-    "font.size": 8.5,
-    "axes.edgecolor": "#9aa3ad",
-    "axes.linewidth": 0.6,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "xtick.color": "#4a5560",
-    "ytick.color": "#4a5560",
-    "axes.labelcolor": "#2b3440",
-    "grid.color": "#e3e7eb",
-    "grid.linewidth": 0.6,
-    "path.simplify_threshold": 0.5,
-}
-
-
-def _clock(seconds: float, _pos: object = None) -> str:
-    sign = "-" if seconds < 0 else ""
-    s = abs(round(seconds))
-    return f"{sign}{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{sign}{s // 60}:{s % 60:02d}"
-
-
-def _svg(fig: Figure, chart_id: str, title: str, desc: str, tooltips: Mapping[str, str] | None = None) -> str:
-    """The figure as an inline <svg>: ids prefixed, no XML prolog, no namespace URLs, titled.
-
-    `tooltips`: gid of an artist -> text shown when pointing at it (an SVG <title>).
-    """
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", dpi=110, metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
-    text = buf.getvalue()
-    for gid, tip in (tooltips or {}).items():
-        text = text.replace(f'<g id="{gid}">', f'<g id="{gid}"><title>{html.escape(tip)}</title>', 1)
-    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text[text.index("<svg") :], flags=re.S)
-    text = text.replace("xlink:href=", "href=")
-    ids = set(re.findall(r'\sid="([^"]+)"', text))
-    used = ids & set(re.findall(r'#([^"\)\s]+)["\)]', text))
-    text = re.sub(r'\sid="([^"]+)"', lambda m: m.group(0) if m.group(1) in used else "", text)
-    for old in used:
-        text = re.sub(rf'(\sid="|#){re.escape(old)}(?=["\)])', rf"\g<1>{chart_id}-{old}", text)
-    gt = text.index(">") + 1
-    view_box = re.search(r'viewBox="[^"]*"', text[:gt])
-    root = (
-        f'<svg {view_box.group(0) if view_box else ""} role="img" aria-labelledby="{chart_id}-title {chart_id}-desc" '
-        f'class="chart" preserveAspectRatio="xMidYMid meet">'
-    )
-    titled = (
-        f'<title id="{chart_id}-title">{html.escape(title)}</title>'
-        f'<desc id="{chart_id}-desc">{html.escape(desc)}</desc>'
-    )
-    return root + titled + text[gt:].rstrip()
 
 
 def _phase_buckets(
@@ -135,21 +78,17 @@ def _phase_buckets(
     return c, p50, p95, err
 
 
-_CLOCK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+def wide_range(journal: Journal, region: str | None = None) -> bool:
+    """Whether measured latencies (of one region, or of all) span more than 30x: drawn on a log axis."""
+    measured = [np.asarray(s.latency_ms, dtype=float) for s in journal.series if region in (None, s.region)]
+    values = np.concatenate(measured) if measured else np.empty(0)
+    positive = values[values > 0]
+    return bool(len(positive)) and float(positive.max()) / max(float(positive.min()), 1e-3) > 30
 
 
-def _clock_step(span_s: float, max_ticks: int = 12) -> float:
-    """A whole number of seconds (or minutes, or hours) between time ticks: at most `max_ticks`
-    ticks over `span_s`, and never two ticks that `_clock` would label alike."""
-    for step in _CLOCK_STEPS:
-        if span_s / step < max_ticks:
-            return float(step)
-    return float(_CLOCK_STEPS[-1] * math.ceil(span_s / _CLOCK_STEPS[-1] / max_ticks))
-
-
-def _bucket_width(end_s: float, series: Sequence[Series]) -> float:
+def _bucket_width(end_s: float, series: Sequence[Series], max_buckets: int = MAX_BUCKETS) -> float:
     density = max((len(s) / max(end_s, 1.0) for s in series), default=1.0)
-    return max(end_s / MAX_BUCKETS, 15.0 / density if density else 1.0, 0.5)
+    return max(end_s / max_buckets, 15.0 / density if density else 1.0, 0.5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,52 +241,64 @@ def _phases_and_faults(
     lane.set_yticks([])
     lane.spines["left"].set_visible(False)
     lane.spines["bottom"].set_visible(False)
-    lane.tick_params(axis="x", length=0)
+    lane.xaxis.set_visible(False)  # no ticks to lay out: ~40 ms a chart
     return drawn
 
 
-def timeline_svg(journal: Journal, region: str, *, chart_id: str) -> str:
-    """One region's timeline: latency (p50/p95 lines, raw samples faint) and error rate over time."""
+def timeline_svg(
+    journal: Journal,
+    region: str,
+    *,
+    chart_id: str,
+    log_scale: bool | None = None,
+    spans: Sequence[Span] = (),
+    samples: bool = True,
+    max_buckets: int = MAX_BUCKETS,
+) -> str:
+    """One region's timeline: latency (p50/p95 lines, raw samples faint) and error rate over time.
+
+    `log_scale`: the latency axis type (None: chosen from this region's range; the report passes
+    one choice for every region). Each probe has a colour, a marker and (past 7 probes) a line
+    style of its own (`series_style`); the legend is HTML beside the chart (`sections`).
+    `samples`: draw the raw samples (faint dots) too; `max_buckets`: the most time buckets per line.
+    """
     series = [s for s in journal.series if s.region == region]
     end_s = max(journal.end_s, 1.0)
-    width = _bucket_width(end_s, series)
+    width = _bucket_width(end_s, series, max_buckets)
     lane_items = _lane_items(journal, region, end_s)
     rows = 1 + sum(_lane_rows(*lane_items))
-    height = 5.4 + _ROW_IN * (rows - 3)  # 5.4 in with three lane rows; every row adds its height
+    height = 5.05 + _ROW_IN * (rows - 3)  # 5.05 in with three lane rows; every row adds its height
     tooltips: dict[str, str] = {}
-    with rc_context(_RC):
+    with rc_context(RC):
         fig = Figure(figsize=(10, height))  # a fixed layout: constrained layout costs ~0.2 s per chart
-        fig.subplots_adjust(left=0.075, right=0.985, top=1 - 0.081 / height, bottom=0.864 / height, hspace=0.12)
+        fig.subplots_adjust(left=0.075, right=0.985, top=1 - 0.081 / height, bottom=0.52 / height, hspace=0.12)
         ratios = [_ROW_IN * rows, 2.6, 1.1]
         lane, lat_ax, err_ax = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": ratios})
-        handles: list[Line2D | Patch] = []
         worst_p95 = 0.0
         worst_err = 0.0
         for i, s in enumerate(series):
-            colour = PALETTE[i % len(PALETTE)]
+            colour, style, marker = series_style(i)
             t = np.asarray(s.t, dtype=float)
             lat = np.asarray(s.latency_ms, dtype=float)
             ok = np.asarray(s.ok, dtype=bool)
-            raw_t, raw_y = envelope(t, lat, MAX_POINTS)
-            lat_ax.scatter(raw_t, raw_y, s=2.5, color=colour, alpha=0.22, lw=0, rasterized=True, zorder=1)
+            if samples:
+                raw_t, raw_y = envelope(t, lat, MAX_POINTS)
+                lat_ax.scatter(raw_t, raw_y, s=2.5, color=colour, alpha=0.22, lw=0, rasterized=True, zorder=1)
             centers, p50, p95, err = _phase_buckets(journal, t, lat, ok, width)
             # steps, not lines between bucket centres: each bucket's value is drawn over its own time span
-            lat_ax.step(centers, p50, where="mid", color=colour, lw=1.5, zorder=2)
-            lat_ax.step(centers, p95, where="mid", color=colour, lw=1.2, ls=(0, (4, 2)), zorder=2)
-            err_ax.step(centers, err * 100, where="mid", color=colour, lw=1.3)
-            handles += [Line2D([], [], color=colour, lw=1.5, label=f"{s.probe} p50"),
-                        Line2D([], [], color=colour, lw=1.2, ls=(0, (4, 2)), label=f"{s.probe} p95")]  # fmt: skip
+            every = max(1, len(centers) // 6)
+            marks = {"marker": marker, "ms": 3.5, "markevery": ((i * 3) % every, every)}
+            lat_ax.step(centers, p50, where="mid", color=colour, lw=1.5, ls=style, zorder=2, **marks)
+            lat_ax.step(centers, p95, where="mid", color=colour, lw=1.2, ls=(0, (4, 2)), zorder=2, **marks)
+            err_ax.step(centers, err * 100, where="mid", color=colour, lw=1.3, ls=style, **marks)
             worst_p95 = max(worst_p95, float(np.nanmax(p95)) if np.isfinite(p95).any() else 0.0)
             worst_err = max(worst_err, float(np.nanmax(err)) if np.isfinite(err).any() else 0.0)
         drawn = _phases_and_faults((lat_ax, err_ax), lane, journal, end_s, lane_items, tooltips)
-        measured = [np.asarray(s.latency_ms, dtype=float) for s in series]
-        positive = np.concatenate(measured) if measured else np.empty(0)
-        positive = positive[positive > 0] if len(positive) else positive
-        if len(positive) and float(positive.max()) / max(float(positive.min()), 1e-3) > 30:
-            lat_ax.set_yscale("log")
-            lat_ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-            lat_ax.yaxis.set_minor_formatter(NullFormatter())
-            lat_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
+        drawn += draw_spans((lat_ax, err_ax), spans, tooltips, chart_id)
+        if log_scale is None:
+            log_scale = wide_range(journal, region)
+        if log_scale:
+            log_axis(lat_ax)
         lat_ax.set_ylabel("latency (ms)")
         err_ax.set_ylabel("errors (%)")
         err_ax.set_ylim(0, max(5.0, min(100.0, worst_err * 100 * 1.15)))
@@ -359,19 +310,16 @@ def timeline_svg(journal: Journal, region: str, *, chart_id: str) -> str:
         )
         for ax in (lat_ax, err_ax):
             ax.grid(True, axis="y")
+        lat_ax.xaxis.set_visible(False)  # the time axis is the bottom panel's; ticks cost ~4 ms each
         if not series:
             lat_ax.text(0.5, 0.5, "no samples", transform=lat_ax.transAxes, ha="center", color="#6b7280")
-        dots = Line2D([], [], color="#6b7280", marker="o", ls="", ms=3, alpha=0.5, label="samples (downsampled)")
-        handles.append(dots)
-        if lane_items[0]:
-            handles.append(Patch(facecolor="none", edgecolor="#c2410c", hatch="////", label="fault window"))
-        fig.legend(handles=handles, loc="lower center", ncols=min(6, len(handles)), frameon=False, fontsize=7.5)
         probes = ", ".join(dict.fromkeys(s.probe for s in series)) or "no probes"
         desc = (
             f"Latency and error rate of {probes} in {region} over {_clock(end_s)}; worst p95 {worst_p95:.0f} ms, "
-            f"worst error rate {worst_err * 100:.1f}% per {width:g}s bucket. " + "; ".join(drawn)
+            f"worst error rate {worst_err * 100:.1f}% per {width:g}s bucket; latency axis "
+            f"{'logarithmic' if log_scale else 'linear'}. " + "; ".join(drawn)
         )
-        return _svg(fig, chart_id, f"Timeline of region {region}", desc, tooltips)
+        return svg_text(fig, chart_id, f"Timeline of region {region}", desc, tooltips)
 
 
 _TREND_MARKERS = {"held": "o", "deviated": "X", "not_steady": "s", "aborted": "v", "error": "D",
@@ -381,7 +329,7 @@ _TREND_COLOURS = {"held": "#15803d", "deviated": "#b45309", "rollback_failed": "
 
 def trend_svg(points: Sequence[tuple[str, int, str]], *, chart_id: str) -> str:
     """Score over runs, oldest first: (label, score, status); markers differ by status, not colour only."""
-    with rc_context(_RC):
+    with rc_context(RC):
         fig = Figure(figsize=(10, 2.4), layout="constrained")
         ax = fig.subplots()
         xs = list(range(len(points)))
@@ -401,4 +349,4 @@ def trend_svg(points: Sequence[tuple[str, int, str]], *, chart_id: str) -> str:
                           label=s.replace("_", " ")) for s in seen]  # fmt: skip
         fig.legend(handles=handles, loc="outside upper right", frameon=False, ncols=len(handles), fontsize=7.5)
         desc = "Resilience score per run, oldest first: " + "; ".join(f"{p[0]}: {p[1]} ({p[2]})" for p in points)
-        return _svg(fig, chart_id, "Resilience score of previous runs", desc)
+        return svg_text(fig, chart_id, "Resilience score of previous runs", desc)

@@ -1,8 +1,9 @@
 """The report's sections, one function each, in page order (`SECTIONS`, `render_sections`).
 
-Score, timeline, results, recovery, faults, rollbacks, guardrails, errors, trend and
-configuration: each is a pure function of the journal (and what is computed from it once, the
-score and the per-region figures) returning one `<section>`; user strings go through `e`.
+The overview (every region compared, where it broke), score, per-region detail, results,
+recovery, faults, rollbacks, guardrails, errors, trend and configuration: each is a pure
+function of the journal (and what is computed from it once: the score, the per-region figures,
+the overview) returning one `<section>`; user strings go through `e`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from . import fmt
-from .charts import timeline_svg, trend_svg
+from .charts import trend_svg
 from .data import FaultRecord, Journal
 from .markup import badge, e, empty, section, table
+from .figure import Span
+from .overview import make_overview, overview_section, regions_section
 from .results import ErrorRow, ProbeRow, RegionFigure, error_rows, probe_rows, recovery_result, verdict_word
 from .score import RECOVERY_ZERO_AT, STATUS_CAPS, Score
 
@@ -23,8 +26,9 @@ if TYPE_CHECKING:
 __all__ = ["SECTIONS", "render_sections"]
 
 SECTIONS = (  # (id, navigation label), as render_sections orders them
+    ("overview", "At a glance"),
     ("score", "Score"),
-    ("timeline", "Timeline"),
+    ("timeline", "Per region"),
     ("results", "Results"),
     ("recovery", "Recovery"),
     ("faults", "Faults"),
@@ -80,43 +84,6 @@ value <code>b</code> to the limit <code>L</code>: <code>0.5·(v−b)/(L−b)</co
 <li>A deviation for another reason (a window, too few samples) consumes at least 51%.</li>
 <li><strong>Cap by status</strong>: {e(caps)}.</li></ul></div>"""
     return section("score", "Resilience score", body)
-
-
-def _timeline(journal: Journal, figures: Sequence[RegionFigure]) -> str:
-    parts = []
-    by_region = {f.region: f for f in figures}
-    for i, region in enumerate(journal.regions):
-        fig = by_region.get(region)
-        if not any(s.region == region and len(s) for s in journal.series):  # no probe runs there: no empty chart
-            parts.append(f'<p class="muted">{e(region)}: no probe samples this region, so there is no chart.</p>')
-            continue
-        svg = timeline_svg(journal, region, chart_id=f"tl{i}")
-        caption = (
-            f"{e(region)}: {e(fig.verdict)}, {fig.samples:,} samples, success {fmt.ratio(fig.success_ratio)}, "
-            f"p95 {fmt.ms(fig.p95_ms)} over the whole run."
-            if fig
-            else e(region)
-        )
-        parts.append(
-            f'<figure class="chart-figure"><h3>{e(region)}</h3><div class="chart-scroll">{svg}</div>'
-            f"<figcaption>{caption}</figcaption></figure>"
-        )
-    key = (
-        '<p class="lead">Solid lines: p50; dashed: p95 (per time bucket); dots: raw samples, downsampled for drawing '
-        "(statistics in the tables use every sample). Shading: the baseline, fault and recovery phases; hatching: "
-        "fault windows; red line: guardrail trip; purple dotted line: rollback.</p>"
-    )
-    drawn = any("<figure" in p for p in parts)
-    hint = '<p class="scroll-hint small muted">The charts are wide: scroll them sideways.</p>' if drawn else ""
-    gone = [f for f in journal.faults if f.missing_s is not None]
-    if gone:  # the hypothesis was not tested under these faults for the whole fault phase
-        key += (
-            "<p><strong>Fault not in place:</strong> "
-            + "; ".join(f"{e(f.description)} was gone from {f.missing_s:.2f}s (found by its read-back)" for f in gone)
-            + ". The run cannot be held: it is inconclusive unless it deviated anyway.</p>"
-        )
-    body = key + hint + ("".join(parts) or empty("No samples were recorded."))
-    return section("timeline", "Timeline per region", body)
 
 
 def _results(rows: Sequence[ProbeRow]) -> str:
@@ -352,12 +319,38 @@ def _configuration(journal: Journal) -> str:
     return section("configuration", "Configuration used", body)
 
 
+def _missing_fault_spans(journal: Journal) -> list[Span]:
+    """Where a fault was found no longer in place: from then to its undo (or the run's end)."""
+    return [
+        Span(start_s=f.missing_s, end_s=f.removed_s if f.removed_s is not None else journal.end_s,
+             label=f"fault not in place: {f.description}", region=f.region)
+        for f in journal.faults
+        if f.missing_s is not None
+    ]  # fmt: skip
+
+
+def _missing_faults(journal: Journal) -> str:
+    gone = [f for f in journal.faults if f.missing_s is not None]
+    if not gone:  # the hypothesis was tested under every fault for the whole fault phase
+        return ""
+    body = (
+        "<p><strong>Fault not in place:</strong> "
+        + "; ".join(f"{e(f.description)} was gone from {f.missing_s:.2f}s (found by its read-back)" for f in gone)
+        + ". The hypothesis was not tested under it from then on (shaded on the charts): the run cannot be held; "
+        "it is inconclusive unless it deviated anyway.</p>"
+    )
+    return section("missing-faults", "Faults not in place", body)
+
+
 def render_sections(
     journal: Journal, score: Score, figures: Sequence[RegionFigure], history: Sequence[RunSummary] | None
 ) -> str:
     """Every section, in the order of SECTIONS; `history`: this experiment's runs, newest first."""
+    overview = make_overview(journal, _missing_fault_spans(journal))
     return "".join((
-        _score(score), _timeline(journal, figures), _results(probe_rows(journal)), _recovery(journal),
+        overview_section(journal, overview), _score(score), _missing_faults(journal),
+        regions_section(journal, overview),
+        _results(probe_rows(journal)), _recovery(journal),
         _faults(journal), _rollbacks(journal), _guardrails(journal), _errors(journal, error_rows(journal)),
         _trend(journal, score, figures, history), _configuration(journal),
     ))  # fmt: skip

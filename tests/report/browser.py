@@ -131,35 +131,93 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
         time.sleep(0.05)
 
 
+@dataclass(frozen=True)
+class Visit:
+    """One page load: a file URL at a viewport width, with or without JavaScript."""
+
+    url: str
+    width: int = 1280
+    javascript: bool = True
+
+
 async def open_page(url: str, queries: dict[str, str], *, width: int = 1280, full_page: bool = True) -> PageResult:
     """Load `url` (a file URL); evaluate `queries` (name -> JS expression); take a screenshot."""
-    result = PageResult()
+    (result,) = await open_pages([Visit(url, width)], queries, screenshot=True, full_page=full_page)
+    return result
+
+
+async def open_pages(
+    visits: list[Visit], queries: dict[str, str], *, screenshot: bool = False, full_page: bool = True
+) -> list[PageResult]:
+    """Load each visit in turn in one Chromium (a fresh tab each); evaluate `queries` in each.
+
+    With JavaScript disabled for the page, the queries still run: DevTools evaluates them in
+    its own world, which the page's script switch does not stop.
+    """
+    results = []
     async with _browser() as ws_url, aiohttp.ClientSession() as http, http.ws_connect(ws_url, max_msg_size=0) as ws:
         cdp = _Session(ws)
-        target = await cdp.send("Target.createTarget", url="about:blank")
-        attached = await cdp.send("Target.attachToTarget", targetId=target["targetId"], flatten=True)
-        sid = attached["sessionId"]
-        for domain in ("Page", "Runtime", "Log", "Network"):
-            await cdp.send(f"{domain}.enable", sid)
-        await cdp.send("Emulation.setDeviceMetricsOverride", sid, width=width, height=900, deviceScaleFactor=1,
-                       mobile=width < 700)  # fmt: skip
-        await cdp.send("Page.navigate", sid, url=url)
-        async with asyncio.timeout(TIMEOUT_S):
-            while True:
-                event = await cdp.events.get()
-                _collect(event, result)
-                if event.get("method") == "Page.loadEventFired":
-                    break
-        await asyncio.sleep(0.3)  # late console messages, if any
-        while not cdp.events.empty():
-            _collect(cdp.events.get_nowait(), result)
-        for name, expression in queries.items():
-            reply = await cdp.send("Runtime.evaluate", sid, expression=expression, returnByValue=True)
-            result.values[name] = reply.get("result", {}).get("value")
+        for visit in visits:
+            results.append(await _visit(cdp, visit, queries, screenshot=screenshot, full_page=full_page))
+        cdp.reader.cancel()
+    return results
+
+
+async def _visit(
+    cdp: _Session, visit: Visit, queries: dict[str, str], *, screenshot: bool, full_page: bool
+) -> PageResult:
+    result = PageResult()
+    target = await cdp.send("Target.createTarget", url="about:blank")
+    attached = await cdp.send("Target.attachToTarget", targetId=target["targetId"], flatten=True)
+    sid = attached["sessionId"]
+    for domain in ("Page", "Runtime", "Log", "Network"):
+        await cdp.send(f"{domain}.enable", sid)
+    await cdp.send("Emulation.setDeviceMetricsOverride", sid, width=visit.width, height=900, deviceScaleFactor=1,
+                   mobile=visit.width < 700)  # fmt: skip
+    if not visit.javascript:
+        await cdp.send("Emulation.setScriptExecutionDisabled", sid, value=True)
+    await cdp.send("Page.navigate", sid, url=visit.url)
+    async with asyncio.timeout(TIMEOUT_S):
+        while True:
+            event = await cdp.events.get()
+            if event.get("sessionId") != sid:
+                continue
+            _collect(event, result)
+            if event.get("method") == "Page.loadEventFired":
+                break
+    await asyncio.sleep(0.3)  # late console messages, if any
+    while not cdp.events.empty():
+        event = cdp.events.get_nowait()
+        if event.get("sessionId") == sid:
+            _collect(event, result)
+    for name, expression in queries.items():
+        reply = await cdp.send("Runtime.evaluate", sid, expression=expression, returnByValue=True)
+        if "exceptionDetails" in reply:
+            raise RuntimeError(f"query {name!r} failed: {reply['exceptionDetails']}")
+        result.values[name] = reply.get("result", {}).get("value")
+    if screenshot:
         shot = await cdp.send("Page.captureScreenshot", sid, format="png", captureBeyondViewport=full_page)
         result.screenshot = base64.b64decode(shot["data"])
-        cdp.reader.cancel()
+    await cdp.send("Target.closeTarget", targetId=target["targetId"])
     return result
+
+
+def print_to_pdf(url: str, out: Path) -> Path:
+    """The page printed by Chromium's own `--print-to-pdf` (as "Save as PDF" does), bounded in time."""
+    exe = chromium_path()
+    assert exe, "chromium not found"
+    with tempfile.TemporaryDirectory(prefix="chaosrun-chromium-") as profile:
+        proc = subprocess.Popen(
+            [exe, *FLAGS, f"--user-data-dir={profile}", "--no-pdf-header-footer", f"--print-to-pdf={out}", url],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            proc.wait(timeout=TIMEOUT_S * 2)
+        finally:
+            _stop_group(proc)
+    return out
 
 
 def _collect(event: dict[str, Any], result: PageResult) -> None:

@@ -97,7 +97,7 @@ def make_journal(
             st_col: list[int | None] = []
             err_col: list[int] = []
             n = int(ended * rate_hz)
-            base = _BASE_MS.get(ri, 40.0) * (1 + 0.3 * pi)
+            base = _BASE_MS.get(ri % 3, 40.0) * (1 + 0.3 * (pi % 3))
             for i in range(n):
                 t = round(i / rate_hz + rng.uniform(0, 0.004), 4)
                 latency = rng.lognormvariate(math.log(base), 0.25)
@@ -244,6 +244,16 @@ def make_journal(
         "errors": [status_reasons["error"]] if status == "error" else [],
         "remaining": remaining,
     }
+
+
+PROBE_NAMES = ("checkout", "catalog", "search", "login", "cart", "payments-api", "inventory", "shipping-quote",
+               "recommendations", "profile", "orders-history", "status-page")  # fmt: skip
+REGION_NAMES = ("us-east", "eu-west", "ap-south", "us-west", "eu-central", "ap-northeast", "sa-east", "af-south")
+
+
+def scaled_journal(probes: int, regions: int, status: str = "deviated", **kwargs: Any) -> dict[str, Any]:
+    """A journal of `probes` probes in each of `regions` regions (the second region faulted)."""
+    return make_journal(status, probes=PROBE_NAMES[:probes], regions=REGION_NAMES[:regions], **kwargs)
 
 
 def crowded_journal(**kwargs: Any) -> dict[str, Any]:

@@ -77,8 +77,10 @@ def test_every_status_renders_all_three_reports(
     text = " ".join(parsed.text)
     assert f"Verdict {STATUS_WORDS[status]}" in " ".join(text.split())
     assert f'<body class="status-{status}">' in page
-    assert sum(tag == "svg" for tag, _ in parsed.tags) == len(journal.regions)
-    for section in ("score", "timeline", "results", "recovery", "faults", "rollbacks", "guardrails", "errors"):
+    charts = sum(tag == "svg" and "chart" in (a.get("class") or "") for tag, a in parsed.tags)
+    assert charts == 1 + len(journal.regions), "the overview and a chart per region (2 probes: lines)"
+    sections = ("overview", "score", "timeline", "results", "recovery", "faults", "rollbacks", "guardrails", "errors")
+    for section in sections:
         assert f'id="{section}"' in page
     assert all(a.get("scope") in ("col", "row", "colgroup") for tag, a in parsed.tags if tag == "th")
 
