@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from . import fmt
 from .charts import trend_svg
 from .data import FaultRecord, Journal
-from .markup import badge, e, empty, section, table
 from .figure import Span
+from .markup import badge, e, empty, section, table
 from .overview import make_overview, overview_section, regions_section
 from .results import ErrorRow, ProbeRow, RegionFigure, error_rows, probe_rows, recovery_result, verdict_word
 from .score import RECOVERY_ZERO_AT, STATUS_CAPS, Score
