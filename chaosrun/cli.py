@@ -362,6 +362,16 @@ def stop(state_dir: str | None, toxiproxy_urls: tuple[str, ...], settings_file: 
     sys.exit(5 if report.failed else 0)
 
 
+@cli.command(hidden=True)
+@click.option("--plan", "plan_json", required=True, help="The agent's plan (JSON), written by chaosrun.")
+def agent(plan_json: str) -> None:
+    """Run one region's probes inside its cluster; samples as JSON lines on stdout (see chaosrun/kube/)."""
+    from .kube.agent import run_agent
+    from .kube.wire import AgentPlan
+
+    _run_async(run_agent(AgentPlan.from_json(plan_json)))
+
+
 def main() -> None:
     """Console entry point: the one place that turns a ChaosrunError into its message and exit code.
 

@@ -26,6 +26,7 @@ from .errors import ChaosrunError, PlanRefused
 from .faults import FaultContext
 from .injector import Injector
 from .journal import Clock, JournalWriter, Redactor
+from .kube.fleet import AgentFleet
 from .ledger import Ledger
 from .model import Experiment, Phase
 from .plan import Plan
@@ -127,6 +128,20 @@ class Engine:
             stop=self._stop_probes,
             on_breach=self._on_guardrail,
         )
+        # in-cluster agents: the probes of regions that name their cluster (chaosrun/kube/)
+        self._agents = (
+            AgentFleet(
+                self.exp,
+                run_id=run_id,
+                clock=self.clock,
+                journal=self.journal,
+                ledger=options.ledger,
+                record=self._sampling.record,
+                log=self._log,
+            )
+            if AgentFleet.wanted(self.exp)
+            else None
+        )
         self._skip_method = False
         self._injector = Injector(
             plan,
@@ -150,8 +165,11 @@ class Engine:
         self.journal.run_started(self.exp, command=self.opt.command, targets=list(self.plan.targets))
         probe_tasks: list[asyncio.Task[None]] = []
         try:
-            if await self._unless_aborted(self._injector.setup(ctx)):
-                probe_tasks = self._sampling.start(http)
+            agents = self._agents
+            if await self._unless_aborted(self._injector.setup(ctx)) and (
+                agents is None or await self._unless_aborted(agents.start())
+            ):
+                probe_tasks = self._sampling.start(http) + ([] if agents is None else agents.follow(http))
                 health = asyncio.create_task(self._injector.watch_health(ctx))
                 try:
                     await self._phases(ctx)
@@ -178,6 +196,8 @@ class Engine:
                     await t
             await self._undo_all(ctx, include_setup=True)
             await self._run_rollbacks()
+            if self._agents is not None:
+                await self._agents.stop()
             if self.opt.handle_signals:
                 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                     loop.remove_signal_handler(sig)
@@ -241,6 +261,8 @@ class Engine:
             return
         # the gate counts the baseline's samples still in flight (bounded by the probes' timeouts)
         await self._sampling.settle(time.monotonic(), max((p.spec.timeout_s for p in self.exp.probes), default=0.0))
+        if self._agents is not None:  # their samples come through the log: wait for the baseline's last ones
+            await self._agents.settle(self.clock.t(), 10.0)
         if self.abort.is_set():
             return
         if not self._baseline_held():

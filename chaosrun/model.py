@@ -29,6 +29,7 @@ __all__ = [
     "ProbeSpec",
     "PythonProbe",
     "Region",
+    "RegionCluster",
     "Rollback",
     "SecretRef",
     "TcpProbe",
@@ -54,12 +55,27 @@ class Location:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RegionCluster:
+    """The region's own Kubernetes cluster: its probes run there, in an agent Job (chaosrun/kube/)."""
+
+    image: str  # the chaosrun image (deploy/kubernetes/Dockerfile)
+    namespace: str = "default"
+    kubeconfig: str | None = None  # absolute path; None: $KUBECONFIG, in-cluster, ~/.kube/config
+    context: str | None = None
+    service_account: str | None = None
+    image_pull_policy: str = "IfNotPresent"
+    host_network: bool = False
+    start_timeout_s: float = 60.0  # the agent must run by then, else the run is refused
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Region:
     """A place where the service runs; probes run against every region."""
 
     name: str
     base_url: str | None = None
     host: str | None = None  # for tcp probes; derived from base_url when omitted
+    cluster: RegionCluster | None = None  # probes run from this cluster (an agent), not locally
 
 
 # --- probes -----------------------------------------------------------------------------

@@ -132,6 +132,7 @@ class Sampling:
         series: list[tuple[str, Region, ProbeSpec, float]] = []
         for p in self.exp.probes:
             for region_name in p.regions:
+                remote = self.exp.region(region_name).cluster is not None  # sampled by its agent (kube/)
                 self.series[(p.name, region_name)] = SeriesAccumulator(
                     probe=p.name,
                     region=region_name,
@@ -140,7 +141,8 @@ class Sampling:
                     recover_within_s=p.recover_within_s,
                     recovery_streak=p.recovery_streak,
                 )
-                series.append((p.name, self.exp.region(region_name), p.spec, p.every_s))
+                if not remote:
+                    series.append((p.name, self.exp.region(region_name), p.spec, p.every_s))
         for g in self.exp.guardrails:
             if g.spec is not None:
                 series += [(f"guardrail:{g.name}", self.exp.region(r), g.spec, g.every_s) for r in g.regions]
@@ -159,38 +161,41 @@ class Sampling:
             for i, (name, region, spec, every_s) in enumerate(series)
         ]
 
+    def record(self, name: str, region: str, t_s: float, outcome: Outcome, lag_s: float) -> None:
+        """One sample of series (name, region) at run time `t_s`: journal, verdicts, live window,
+        guardrails. Local series call it per tick; in-cluster agents (chaosrun/kube/) per line."""
+        acc = self.series.get((name, region))
+        phase = phase_at(self._phases, t_s)
+        s = Sample(
+            probe=name,
+            region=region,
+            phase=phase,
+            t_s=t_s,
+            at=self.clock.wall(t_s),
+            ok=outcome.ok,
+            latency_s=outcome.latency_s,
+            status=outcome.status,
+            error=outcome.error,
+            lag_s=lag_s,
+        )
+        self.journal.sample(s)
+        if acc is not None:
+            acc.add(s)
+            self._live.add(region, t_s, s.ok, s.latency_s)
+        for m in self._guards_by_probe.get(name, []):
+            evidence = m.add(region, t_s, s.ok, s.latency_s)
+            if evidence is not None:
+                self._on_breach(m, region, evidence, t_s)
+
     async def _series_loop(
         self, name: str, region: Region, sampler: Sampler, spec: ProbeSpec, every_s: float, start_mono: float
     ) -> None:
         from .scheduler import in_flight_bound, sample_series
 
-        acc = self.series.get((name, region.name))
-        guards = self._guards_by_probe.get(name, [])
         start = self.clock.mono0
 
         def on_sample(t_mono: float, lag_s: float, outcome: Outcome) -> None:
-            t_s = t_mono - start
-            phase = phase_at(self._phases, t_s)
-            s = Sample(
-                probe=name,
-                region=region.name,
-                phase=phase,
-                t_s=t_s,
-                at=self.clock.wall(t_s),
-                ok=outcome.ok,
-                latency_s=outcome.latency_s,
-                status=outcome.status,
-                error=outcome.error,
-                lag_s=lag_s,
-            )
-            self.journal.sample(s)
-            if acc is not None:
-                acc.add(s)
-                self._live.add(region.name, t_s, s.ok, s.latency_s)
-            for m in guards:
-                evidence = m.add(region.name, t_s, s.ok, s.latency_s)
-                if evidence is not None:
-                    self._on_breach(m, region.name, evidence, t_s)
+            self.record(name, region.name, t_mono - start, outcome, lag_s)
 
         await sample_series(
             sampler,

@@ -150,6 +150,26 @@ def _probe_kinds() -> dict[str, Schema]:
     }
 
 
+def _cluster() -> Schema:
+    from .kube.config import CLUSTER_KEYS
+
+    return _object(
+        "The region's own Kubernetes cluster: its probes run there, in an agent Job.",
+        CLUSTER_KEYS,
+        {
+            "image": _string("The chaosrun image the agent runs (deploy/kubernetes/Dockerfile)."),
+            "namespace": _string("Namespace of the agent Job (default 'default')."),
+            "kubeconfig": _string("Kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)."),
+            "context": _string("Kubeconfig context."),
+            "service_account": _string("ServiceAccount of the agent pod."),
+            "image_pull_policy": {"enum": ["Always", "IfNotPresent", "Never"]},
+            "host_network": {"type": "boolean", "description": "Run the agent pod on the node's network."},
+            "start_timeout": _duration("The agent must run by then, else the run is refused (default 60s)."),
+        },
+        ("image",),
+    )
+
+
 def _tolerance(description: str) -> Schema:
     props = {
         "success_ratio": _ratio("Share of good samples."),
@@ -245,8 +265,12 @@ def experiment_schema() -> Schema:
                     {"type": "null"},
                     _object(
                         "A region.",
-                        ("base_url", "host"),
-                        {"base_url": url, "host": _string("Host for tcp probes (default: from base_url).")},
+                        ("base_url", "host", "cluster"),
+                        {
+                            "base_url": url,
+                            "host": _string("Host for tcp probes (default: from base_url)."),
+                            "cluster": _cluster(),
+                        },
                     ),
                 ]
             },

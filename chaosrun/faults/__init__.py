@@ -31,6 +31,7 @@ _BUILTIN_MODULES = (
     "chaosrun.faults.process",
     "chaosrun.faults.chaostoolkit",
     "chaosrun.faults.kubernetes",
+    "chaosrun.kube.jobs",  # the undo of in-cluster agents (no fault kind)
 )
 _KINDS: dict[str, FaultKind] = {}
 _UNDO: dict[str, UndoFn] = {}

@@ -9,6 +9,7 @@ from collections.abc import Collection
 from urllib.parse import urlsplit
 
 from ..faults import ParseContext, get_kind, known_kinds
+from ..kube.config import read_cluster
 from ..model import Caps, FaultStep, Phases, Region, Rollback, SecretRef, ToxiproxyProxy, ToxiproxyServer
 from ..node import Document, Node
 from ..units import format_duration
@@ -66,12 +67,14 @@ class _Sections:
     def region_list(self, node: Node | None) -> list[Region]:
         out = []
         for name, value in (node.entries() or []) if node is not None else []:
-            f = [] if value.is_null else [value.mapping(("base_url", "host")) or {}]
+            f = [] if value.is_null else [value.mapping(("base_url", "host", "cluster")) or {}]
             base_url = _get(f, "base_url", _url, None)
             host = _get(f, "host", _str, None) or (urlsplit(base_url).hostname if base_url else None)
             if base_url is None and (bad := _last(f, "base_url")) is not None:
                 base_url = str(bad.raw.value)  # reported already; keep it so paths on it report nothing more
-            out.append(Region(name=name, base_url=base_url, host=host))
+            cluster_node = _last(f, "cluster")
+            cluster = None if cluster_node is None else read_cluster(cluster_node, self.base_dir)
+            out.append(Region(name=name, base_url=base_url, host=host, cluster=cluster))
         if node is not None and node.is_mapping and not node.raw.value:
             node.error("expected at least one region, such as 'local: {base_url: http://127.0.0.1:8080}'")
         return out
