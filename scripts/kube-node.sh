@@ -233,4 +233,5 @@ node_clean_host() {  # $1: state dir. Removes what the node leaves outside DIR (
       grep -q " ${m}\$" /proc/net/unix 2>/dev/null || rm -f "$m"
     done
   fi
+  rmdir /run/containerd/s /run/containerd /var/log/containers 2>/dev/null || true  # when empty
 }
