@@ -425,6 +425,8 @@ class Engine:
         phases = tuple(p.name for p in self.result.phases if p.name == "baseline" or self._phase_length(p.name) > 0)
         for acc in self._sampling.series.values():
             verdicts, recovery = acc.verdicts(phases)
+            if self._agents is not None:
+                verdicts = self._agents.excuse(verdicts, self.result.phases)
             self.result.verdicts.extend(verdicts)
             if recovery is not None:
                 self.result.recovery.append(recovery)

@@ -98,5 +98,6 @@ async def run_agent(plan: AgentPlan, out: TextIO = sys.stdout) -> int:
                 )
             )
         await asyncio.gather(*tasks)
-    writer.line({"end": 1, "samples": writer.seq})
+    # "signal": stopped early (the Job deleted, its deadline, a node drain); "plan": the plan's end
+    writer.line({"end": 1, "samples": writer.seq, "why": "signal" if stop.is_set() else "plan"})
     return writer.seq

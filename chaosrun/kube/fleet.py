@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
+import re
 import secrets
 import statistics
 import time
@@ -34,7 +36,9 @@ from typing import TYPE_CHECKING
 from ..errors import ChaosrunError
 from ..ledger import Ledger, LedgerEntry, Owner
 from ..model import Experiment, RegionCluster
+from ..result import PhaseSpan
 from ..sample import Outcome
+from ..verdict import PhaseVerdict
 from .follow import log_source, parse_timestamp, stream_lines
 from .jobs import AgentJob
 from .wire import AgentLine, AgentPlan, AgentSeries, decode_line
@@ -50,6 +54,8 @@ Record = Callable[[str, str, float, Outcome, float], None]
 """`record(probe, region, t_s, outcome, lag_s)`: a sample into the run's sampling."""
 
 _RESUMES = 5
+# failures that only say "not enough samples": after an agent was lost, its samples were not taken
+_FOR_WANT_OF_SAMPLES = re.compile(r"^(only \d+ samples|did not recover within)")
 _WINDOW = 4096  # log-path latencies kept for the p50/p99 (bounded memory)
 _OFFSETS = 64
 
@@ -65,8 +71,10 @@ class _Agent:
     last_stamp: str | None = None
     last_sched: float = 0.0  # aligned wall time of the newest sample
     samples: int = 0
-    ended: bool = False  # the agent wrote its end line
+    ended: bool = False  # the agent wrote its end line at its plan's end
+    stopped_early: bool = False  # it wrote its end line on SIGTERM
     lost: bool = False
+    lost_t: float | None = None  # run time when chaosrun knew it was lost
     offsets: deque[float] = field(default_factory=lambda: deque(maxlen=_OFFSETS))
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=_WINDOW))
 
@@ -180,6 +188,30 @@ class AgentFleet:
             self._report_clock(agent, final=True)
             self.journal.event("agent_deleted", region=agent.job.region, job=agent.job.name)
 
+    def excuse(self, verdicts: list[PhaseVerdict], phases: list[PhaseSpan]) -> list[PhaseVerdict]:
+        """Verdicts that failed only for want of samples, in a phase that had not ended when the
+        series' agent was lost, are not judged: those samples were not taken (never failures of
+        the target). Each one is journaled as `samples_not_taken`."""
+        lost = {
+            (s.probe, s.target): a for a in self.agents if a.lost and a.lost_t is not None for s in a.plan.series
+        }
+        out = []
+        for v in verdicts:
+            agent = lost.get((v.probe, v.region))
+            span = next((p for p in phases if p.name == v.phase), None)
+            lost_t = None if agent is None else agent.lost_t
+            in_time = lost_t is not None and span is not None and (span.end_s is None or lost_t <= span.end_s)
+            if agent is None or lost_t is None or not in_time or v.held is not False:
+                out.append(v)
+                continue
+            if not all(_FOR_WANT_OF_SAMPLES.match(r) for r in v.reasons):
+                out.append(v)  # real failures, sampled before the agent was lost, still count
+                continue
+            why = f"samples not taken: the agent for region {agent.job.region} was lost at {lost_t:.1f}s"
+            self.journal.event("samples_not_taken", probe=v.probe, region=v.region, phase=v.phase, reason=why)
+            out.append(dataclasses.replace(v, judged=False, held=None, reasons=(why, *v.reasons)))
+        return out
+
     # ------------------------------------------------------------------ the log stream
     async def _follow(self, http: aiohttp.ClientSession, agent: _Agent) -> None:
         src = await log_source(agent.job.cluster, agent.pod)
@@ -191,19 +223,19 @@ class AgentFleet:
                     http, src, since_time=agent.last_stamp, read_timeout_s=read_timeout
                 ):
                     self._line(agent, stamp, text)
-                why = "the container ended"
+                why = "the agent was stopped early (SIGTERM)" if agent.stopped_early else "the container ended"
             except (OSError, TimeoutError, ChaosrunError) as exc:
                 why = f"stream broken: {type(exc).__name__}: {str(exc)[:200]}"
             except Exception as exc:  # aiohttp.ClientError and the like
                 why = f"stream broken: {type(exc).__name__}: {str(exc)[:200]}"
             if agent.ended or self._stopping:
                 return
-            if why != "the container ended" and attempt < _RESUMES:
+            if why.startswith("stream broken") and attempt < _RESUMES:
                 self.journal.event("agent_stream_resumed", region=agent.job.region, reason=why, since=agent.last_stamp)
                 await asyncio.sleep(0.2 * (attempt + 1))
                 continue
             break
-        agent.lost = True
+        agent.lost, agent.lost_t = True, self.clock.t()
         last_t = None if not agent.last_sched else round(agent.last_sched - self.clock.wall0, 4)
         self.journal.event(
             "agent_lost",
@@ -225,7 +257,8 @@ class AgentFleet:
         agent.last_stamp = stamp
         if line is None:
             if isinstance(obj, dict) and obj.get("end"):
-                agent.ended = True
+                agent.ended = obj.get("why") == "plan"
+                agent.stopped_early = not agent.ended
             return
         if line.seq <= agent.last_seq or not 0 <= line.series < len(agent.plan.series):
             return

@@ -11,7 +11,8 @@ Lines (one JSON object each, keys kept short: this is the hot path):
 - `{"hello": 1, "run": ID, "region": R, "wall": T}` once at start;
 - `{"seq": N, "i": SERIES, "sched": T, "sent": T, "ok": B, "lat": S|null, "st": CODE|null,
   "err": TEXT|null, "lag": S}` per sample (`sched`: scheduled wall time, `sent`: when written);
-- `{"end": 1, "samples": N}` when the agent stops by itself.
+- `{"end": 1, "samples": N, "why": "plan"|"signal"}` when the agent stops: at its plan's end, or
+  early on SIGTERM (then chaosrun, unless it is the one stopping, counts the agent as lost).
 `seq` increases by one per line, so lines read twice after a resumed log stream are dropped.
 """
 
