@@ -192,9 +192,7 @@ class AgentFleet:
         """Verdicts that failed only for want of samples, in a phase that had not ended when the
         series' agent was lost, are not judged: those samples were not taken (never failures of
         the target). Each one is journaled as `samples_not_taken`."""
-        lost = {
-            (s.probe, s.target): a for a in self.agents if a.lost and a.lost_t is not None for s in a.plan.series
-        }
+        lost = {(s.probe, s.target): a for a in self.agents if a.lost and a.lost_t is not None for s in a.plan.series}
         out = []
         for v in verdicts:
             agent = lost.get((v.probe, v.region))
