@@ -66,6 +66,8 @@ class RegionCluster:
     image_pull_policy: str = "IfNotPresent"
     host_network: bool = False
     start_timeout_s: float = 60.0  # the agent must run by then, else the run is refused
+    matrix: bool = False  # the agent also probes every other region (the region-to-region matrix)
+    endpoints: tuple[tuple[str, str], ...] = ()  # (region, base_url) as reached from this cluster
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

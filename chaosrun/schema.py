@@ -165,6 +165,8 @@ def _cluster() -> Schema:
             "image_pull_policy": {"enum": ["Always", "IfNotPresent", "Never"]},
             "host_network": {"type": "boolean", "description": "Run the agent pod on the node's network."},
             "start_timeout": _duration("The agent must run by then, else the run is refused (default 60s)."),
+            "matrix": {"type": "boolean", "description": "The agent also probes every other region (a matrix)."},
+            "endpoints": _names("Base URL of other regions as reached from this cluster.", _string("A URL.")),
         },
         ("image",),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Collection
 
 from ..model import RegionCluster
 from ..node import Node
@@ -19,13 +20,15 @@ CLUSTER_KEYS = (
     "image_pull_policy",
     "host_network",
     "start_timeout",
+    "matrix",
+    "endpoints",
 )
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _PULL = ("Always", "IfNotPresent", "Never")
 
 
-def read_cluster(node: Node, base_dir: str) -> RegionCluster | None:
-    """The cluster mapping, or None (errors reported on the nodes)."""
+def read_cluster(node: Node, base_dir: str, regions: Collection[str]) -> RegionCluster | None:
+    """The cluster mapping, or None (errors reported on the nodes). `regions`: every region's name."""
     f = node.mapping(CLUSTER_KEYS, required=("image",))
     if f is None or "image" not in f:
         return None
@@ -46,6 +49,18 @@ def read_cluster(node: Node, base_dir: str) -> RegionCluster | None:
     if timeout is not None and timeout <= 0:
         f["start_timeout"].error("must be more than 0s")
         timeout = None
+    matrix = f["matrix"].bool() if "matrix" in f else False
+    endpoints: list[tuple[str, str]] = []
+    for name, value in (f["endpoints"].entries() or []) if "endpoints" in f else []:
+        url = value.str()
+        if name not in regions:
+            value.error(f"unknown region '{name}' (regions: {', '.join(regions)})")
+        elif url is not None and not url.startswith(("http://", "https://")):
+            value.error(f"expected an absolute URL such as 'http://10.0.0.5:8080', got {url!r}")
+        elif url is not None:
+            endpoints.append((name, url))
+    if matrix is None:
+        return None
     if image is None or namespace is None or pull is None or host_network is None or timeout is None:
         return None
     return RegionCluster(
@@ -57,4 +72,6 @@ def read_cluster(node: Node, base_dir: str) -> RegionCluster | None:
         image_pull_policy=pull,
         host_network=host_network,
         start_timeout_s=timeout,
+        matrix=matrix,
+        endpoints=tuple(endpoints),
     )

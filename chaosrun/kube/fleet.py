@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from ..errors import ChaosrunError
 from ..ledger import Ledger, LedgerEntry, Owner
@@ -112,35 +113,49 @@ class AgentFleet:
         self.record = record
         self.log = log
         self.agents: list[_Agent] = []
+        self.matrix: dict[tuple[str, str], list[int]] = {}  # (from, to) -> [samples, ok]
         self._stopping = False
 
     @staticmethod
     def wanted(experiment: Experiment) -> bool:
         return bool(remote_regions(experiment))
 
-    def _plan(self, region: str) -> AgentPlan:
-        probes = [(p, region) for p in self.exp.probes if region in p.regions]
+    def _plan(self, region: str, cluster: RegionCluster) -> AgentPlan:
+        """The agent's series: its region's probes against its region; with `matrix`, against every
+        region of each probe too (other regions' endpoints as `endpoints` says this cluster reaches them)."""
+        endpoints = dict(cluster.endpoints)
+        pairs = [
+            (p, target)
+            for p in self.exp.probes
+            if region in p.regions or cluster.matrix
+            for target in (p.regions if cluster.matrix else (region,))
+        ]
         now = self.clock.t()
-        series = tuple(
-            AgentSeries(
-                probe=p.name,
-                target=target,
-                base_url=self.exp.region(target).base_url,
-                host=self.exp.region(target).host,
-                spec=p.spec,
-                every_s=p.every_s,
-                offset_s=now + p.every_s * i / max(1, len(probes)),
+        series = []
+        for i, (p, target) in enumerate(pairs):
+            base_url = endpoints.get(target) or self.exp.region(target).base_url
+            host = urlsplit(endpoints[target]).hostname if target in endpoints else self.exp.region(target).host
+            series.append(
+                AgentSeries(
+                    probe=p.name,
+                    target=target,
+                    base_url=base_url,
+                    host=host,
+                    spec=p.spec,
+                    every_s=p.every_s,
+                    offset_s=now + p.every_s * i / max(1, len(pairs)),
+                )
             )
-            for i, (p, target) in enumerate(probes)
-        )
         stop_s = now + self.exp.phases.total_s + 30.0
-        return AgentPlan(run_id=self.run_id, region=region, start_wall=self.clock.wall0, stop_s=stop_s, series=series)
+        return AgentPlan(
+            run_id=self.run_id, region=region, start_wall=self.clock.wall0, stop_s=stop_s, series=tuple(series)
+        )
 
     async def start(self) -> None:
         """Create every agent (ledger first) and wait until each runs; PlanRefused if one cannot."""
         for region, cluster in remote_regions(self.exp).items():
             job = AgentJob.for_region(region, cluster, self.run_id)
-            plan = self._plan(region)
+            plan = self._plan(region, cluster)
             entry = LedgerEntry(
                 entry_id=f"agent-{secrets.token_hex(3)}",
                 run_id=self.run_id,
@@ -187,6 +202,14 @@ class AgentFleet:
             self.ledger.remove(agent.entry)
             self._report_clock(agent, final=True)
             self.journal.event("agent_deleted", region=agent.job.region, job=agent.job.name)
+        if any(a.job.cluster.matrix for a in self.agents):
+            cells = [
+                {"from": src, "to": dst, "samples": n, "ok": ok, "success_ratio": round(ok / n, 4) if n else None}
+                for (src, dst), (n, ok) in sorted(self.matrix.items())
+            ]
+            self.journal.event("agent_matrix", cells=cells)  # type: ignore[arg-type]
+            for c in cells:
+                self.log(f"matrix {c['from']} -> {c['to']}: {c['ok']}/{c['samples']} samples ok")
 
     def excuse(self, verdicts: list[PhaseVerdict], phases: list[PhaseSpan]) -> list[PhaseVerdict]:
         """Verdicts that failed only for want of samples, in a phase that had not ended when the
@@ -274,7 +297,19 @@ class AgentFleet:
         agent.last_sched = max(agent.last_sched, aligned)
         agent.samples += 1
         outcome = Outcome(line.ok, line.latency_s, line.status, line.error)
-        self.record(series.probe, series.target, aligned - self.clock.wall0, outcome, line.lag_s)
+        cell = self.matrix.setdefault((agent.job.region, series.target), [0, 0])
+        cell[0] += 1
+        cell[1] += line.ok
+        if series.target == agent.job.region:
+            self.record(series.probe, series.target, aligned - self.clock.wall0, outcome, line.lag_s)
+        else:  # another region seen from this one: journaled (its own series), not judged
+            self.record(
+                f"{series.probe} from {agent.job.region}",
+                series.target,
+                aligned - self.clock.wall0,
+                outcome,
+                line.lag_s,
+            )
         if agent.samples == 32:
             self._report_clock(agent, final=False)
 

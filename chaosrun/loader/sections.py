@@ -73,7 +73,8 @@ class _Sections:
             if base_url is None and (bad := _last(f, "base_url")) is not None:
                 base_url = str(bad.raw.value)  # reported already; keep it so paths on it report nothing more
             cluster_node = _last(f, "cluster")
-            cluster = None if cluster_node is None else read_cluster(cluster_node, self.base_dir)
+            names = [n for n, _ in node.entries() or []] if node is not None else []
+            cluster = None if cluster_node is None else read_cluster(cluster_node, self.base_dir, names)
             out.append(Region(name=name, base_url=base_url, host=host, cluster=cluster))
         if node is not None and node.is_mapping and not node.raw.value:
             node.error("expected at least one region, such as 'local: {base_url: http://127.0.0.1:8080}'")
