@@ -1,6 +1,6 @@
 """In-cluster agent: samples/s an agent sustains, and the latency its samples add on the log path.
 
-    python benchmarks/bench_agent.py [--series 10] [--every 10ms] [--seconds 10]
+    python benchmarks/bench_agent.py [--series 10] [--every 100ms] [--seconds 10]
 
 Starts a node (scripts/kube-up.sh --node, the agent image from scripts/build-agent-image.sh,
 cached after the first build) and an HTTP server on 127.0.0.1, then runs one chaosrun
@@ -51,7 +51,7 @@ def _pct(values: list[float], q: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=10)
-    parser.add_argument("--every", default="10ms")
+    parser.add_argument("--every", default="100ms")
     parser.add_argument("--seconds", type=int, default=10)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-agent-") as tmp_name:
@@ -121,11 +121,15 @@ def _run(args: argparse.Namespace, tmp: Path, node_dir: Path, url: str) -> int:
         return 1
     rows: dict[str, list[list[object]]] = {"eu": [], "local": []}
     clock: dict[str, object] = {}
+    start = end = 0.0  # the baseline phase: samples outside it (the agent starts earlier) are not counted
     for line in (out / "events.jsonl").read_text().splitlines():
         event = json.loads(line)
-        if event["type"] == "samples":
+        if event["type"] == "phase_started" and event["phase"] == "baseline":
+            start, end = float(event["t"]), float(event["t"]) + args.seconds
+        elif event["type"] == "samples":
             for row in event["batch"]:
-                rows.setdefault(str(row[1]), []).append(row)
+                if start <= float(row[3]) < end:  # type: ignore[arg-type]
+                    rows.setdefault(str(row[1]), []).append(row)
         elif event["type"] == "agent_clock" and event.get("final"):
             clock = event
     every_s = float(args.every.removesuffix("ms")) / 1000 if args.every.endswith("ms") else float(args.every)
@@ -136,7 +140,8 @@ def _run(args: argparse.Namespace, tmp: Path, node_dir: Path, url: str) -> int:
         lat = [float(r[5]) for r in samples if isinstance(r[5], int | float)]
         ok = sum(1 for r in samples if r[4])
         print(
-            f"  {label:24s} {len(samples):7d} samples  {len(samples) / args.seconds:7.0f}/s  ok {ok}  "
+            f"  {label:24s} {len(samples):7d} samples  {len(samples) / args.seconds:7.0f}/s  "
+            f"ok {ok / max(1, len(samples)):.1%}  "
             f"latency p50 {statistics.median(lat) if lat else float('nan'):.2f} ms  p99 {_pct(lat, 0.99):.2f} ms"
         )
     p50, p99 = clock.get("log_latency_p50_s"), clock.get("log_latency_p99_s")
