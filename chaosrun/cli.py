@@ -237,7 +237,20 @@ def gameday(
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Override a variable (e.g. fault=4s).")
 @click.option("--only", multiple=True, metavar="NAME", help="Run only these demo experiments (repeatable).")
 @click.option("--attach", is_flag=True, help="Use a demo system that is already running (docker-compose.yml).")
-def demo(out_dir: str, state_dir: str | None, variables: tuple[str, ...], only: tuple[str, ...], attach: bool) -> None:
+@click.option(
+    "--kubernetes",
+    is_flag=True,
+    help="Instead: a pod kill on the cluster of $KUBECONFIG (a node that runs hostNetwork pods, "
+    "scripts/kube-up.sh --node), probed from an in-cluster agent.",
+)
+def demo(
+    out_dir: str,
+    state_dir: str | None,
+    variables: tuple[str, ...],
+    only: tuple[str, ...],
+    attach: bool,
+    kubernetes: bool,
+) -> None:
     """The whole loop in one command, offline: Toxiproxy + a 3-region storefront, four faults, reports.
 
     \b
@@ -260,6 +273,13 @@ def demo(out_dir: str, state_dir: str | None, variables: tuple[str, ...], only: 
             raise InvalidInput(f"--only {unknown[0]!r}: no such demo; choose from {', '.join(sorted(known))}")
     except ChaosrunError as exc:
         _fail(exc)
+    if kubernetes:
+        from .demo.kubernetes import run_kube_demo
+
+        kube_demo = run_kube_demo(
+            out_root=Path(out_dir), state_dir=_state_dir(state_dir), echo=lambda s: click.echo(s), variables=values
+        )
+        sys.exit(_run_async(kube_demo))
     code = _run_async(
         run_demo(
             out_root=Path(out_dir),

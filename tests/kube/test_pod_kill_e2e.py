@@ -43,7 +43,7 @@ def test_killed_pods_port_fails_and_the_replacement_serves_it(
               - fault: kubernetes.pod_kill
                 name: kill-web
                 namespace: {node_namespace}
-                label_selector: app=web
+                label_selector: app=chaosrun-demo-web
             """
         )
     )
@@ -89,4 +89,24 @@ def test_killed_pods_port_fails_and_the_replacement_serves_it(
     assert last_fail - slack <= serving <= first_ok_after + slack
     measured, logged = first_ok_after - first_fail, serving - sigterm
     assert abs(measured - logged) <= 2 * slack, (measured, logged)
-    poll("the Deployment back at 2 pods", lambda: len(kube_node.cluster.active_pods(node_namespace, "app=web")) == 2)
+    poll(
+        "the Deployment back at 2 pods",
+        lambda: len(kube_node.cluster.active_pods(node_namespace, "app=chaosrun-demo-web")) == 2,
+    )
+
+
+def test_the_kubernetes_demo_holds(kube_node: KubeNode, tmp_path: Path) -> None:
+    """`chaosrun demo --kubernetes` on the node: its own namespace and pods, a pod kill probed by an
+    in-cluster agent and locally, held; the namespace is deleted afterwards."""
+    proc = run_cli(
+        "demo", "--kubernetes", "--out", str(tmp_path / "demo"), "--var", "baseline=2s", "--var", "fault=4s",
+        "--var", "recovery=2s", state_dir=tmp_path / "state",
+        env={"KUBECONFIG": str(kube_node.cluster.kubeconfig)}, timeout_s=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "[ok] pod-kill-agent: HELD" in proc.stdout, proc.stdout
+    journal = json.loads((tmp_path / "demo" / "pod-kill-agent" / "journal.json").read_text())
+    assert {v["region"] for v in journal["verdicts"]} == {"cluster", "local"}
+    namespaces = kube_node.cluster.ok("GET", "/api/v1/namespaces")["items"]
+    demo = [n for n in namespaces if n["metadata"]["name"].startswith("chaosrun-demo-")]
+    assert all("deletionTimestamp" in n["metadata"] or n["status"]["phase"] == "Terminating" for n in demo)
