@@ -53,15 +53,7 @@ node_up() {  # $1: state dir (the control plane is up; $token, $url set)
   if ! python3 -c 'import socket, sys; sys.exit(socket.gethostbyname(sys.argv[1]) != "127.0.0.1")' "$host" 2>/dev/null; then
     echo "error: the node's hostname $host must resolve to 127.0.0.1 (add it to /etc/hosts)" >&2; exit 1
   fi
-  read -r kubelet_port healthz_port sched_port < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(3)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in socks])
-for s in socks:
-    s.close()
-')
+  read -r kubelet_port healthz_port sched_port < <(free_ports 3)
   printf 'kubelet %s\nkubelet-healthz %s\nkube-scheduler %s\n' "$kubelet_port" "$healthz_port" "$sched_port" >>"$1/ports"
 
   # One node per machine: wait for another one to stop (bounded).

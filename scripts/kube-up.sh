@@ -95,16 +95,18 @@ mkdir -p "$dir/certs"
 trap 'rc=$?; if [ $rc -ne 0 ]; then down "$dir"; fi' EXIT
 trap 'exit 130' INT TERM
 
-# Four distinct free ports on 127.0.0.1 (held together while chosen, so no two are equal).
-read -r etcd_port peer_port api_port kcm_port < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(4)]
+free_ports() {  # $1: how many distinct free ports on 127.0.0.1 (held together while chosen)
+  python3 -c '
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in socks])
 for s in socks:
     s.close()
-')
+' "$1"
+}
+read -r etcd_port peer_port api_port kcm_port < <(free_ports 4)
 printf 'etcd %s\netcd-peer %s\nkube-apiserver %s\nkube-controller-manager %s\n' \
   "$etcd_port" "$peer_port" "$api_port" "$kcm_port" >"$dir/ports"
 

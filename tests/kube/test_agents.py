@@ -3,12 +3,14 @@ back through the API server's pod log into the same journal and verdicts as loca
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,14 +71,20 @@ def running_agent_pod(node: KubeNode, namespace: str) -> str | None:
     return None
 
 
-def start_run(exp: Path, out: Path, state: Path, node: KubeNode) -> subprocess.Popen[str]:
+@contextlib.contextmanager
+def running(
+    kube_node: KubeNode, namespace: str, url: str, tmp_path: Path, phases: str
+) -> Iterator[tuple[subprocess.Popen[str], Path, Path]]:
+    """`chaosrun run` in the background (run, out folder, state folder); killed if still running after."""
+    exp = experiment(tmp_path / "exp.yaml", kube_node, namespace, url, phases=phases)
+    out, state = tmp_path / "out", tmp_path / "state"
     env = {
         **os.environ,
         "CI": "true",
         "CHAOSRUN_STATE_DIR": str(state),
-        "KUBECONFIG": str(node.cluster.kubeconfig),
+        "KUBECONFIG": str(kube_node.cluster.kubeconfig),
     }
-    return subprocess.Popen(
+    run = subprocess.Popen(
         [sys.executable, "-m", "chaosrun", "run", str(exp), "--out", str(out), "--no-report"],
         cwd=ROOT,
         env=env,
@@ -84,6 +92,12 @@ def start_run(exp: Path, out: Path, state: Path, node: KubeNode) -> subprocess.P
         stderr=subprocess.STDOUT,
         text=True,
     )
+    try:
+        yield run, out, state
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate(timeout=30)
 
 
 def test_agent_samples_feed_the_same_journal_and_verdicts(
@@ -138,24 +152,12 @@ def test_an_agent_that_cannot_start_refuses_the_run(
 def test_an_agent_killed_mid_run_leaves_its_samples_not_taken(
     kube_node: KubeNode, node_namespace: str, http_server: HttpServer, tmp_path: Path
 ) -> None:
-    exp = experiment(
-        tmp_path / "lost.yaml",
-        kube_node,
-        node_namespace,
-        http_server.url,
-        phases="{baseline: 2s, fault: 3s, recovery: 3s}",
-    )
-    out, state = tmp_path / "out", tmp_path / "state"
-    run = start_run(exp, out, state, kube_node)
-    try:
+    phases = "{baseline: 2s, fault: 3s, recovery: 3s}"
+    with running(kube_node, node_namespace, http_server.url, tmp_path, phases) as (run, out, _):
         pod = poll("the agent pod running", lambda: running_agent_pod(kube_node, node_namespace), timeout_s=120)
         poll("the fault phase", lambda: in_phase(out, "fault"), timeout_s=60)
         kube_node.cluster.ok("DELETE", f"/api/v1/namespaces/{node_namespace}/pods/{pod}", {"gracePeriodSeconds": 0})
         output, _ = run.communicate(timeout=120)
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.communicate(timeout=30)
     assert run.returncode == 0, output
     journal = json.loads((out / "journal.json").read_text())
     assert journal["status"] == "held", journal["reason"]
@@ -173,26 +175,14 @@ def test_an_agent_killed_mid_run_leaves_its_samples_not_taken(
 def test_recover_after_kill_9_deletes_the_agent(
     kube_node: KubeNode, node_namespace: str, http_server: HttpServer, tmp_path: Path
 ) -> None:
-    exp = experiment(
-        tmp_path / "long.yaml",
-        kube_node,
-        node_namespace,
-        http_server.url,
-        phases="{baseline: 60s, fault: 1s, recovery: 1s}",
-    )
-    out, state = tmp_path / "out", tmp_path / "state"
-    run = start_run(exp, out, state, kube_node)
-    try:
+    phases = "{baseline: 60s, fault: 1s, recovery: 1s}"
+    with running(kube_node, node_namespace, http_server.url, tmp_path, phases) as (run, _, state):
         poll("the agent pod running", lambda: running_agent_pod(kube_node, node_namespace), timeout_s=120)
         (job,) = jobs(kube_node, node_namespace)
         entries = list((state / "ledger").rglob("*.json"))
         assert len(entries) == 1 and json.loads(entries[0].read_text())["undo"]["job"] == job
         os.kill(run.pid, signal.SIGKILL)
         run.communicate(timeout=30)
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.communicate(timeout=30)
     assert jobs(kube_node, node_namespace) == [job]  # nothing deleted it: chaosrun died
     proc = run_cli("recover", state_dir=state, env={"KUBECONFIG": str(kube_node.cluster.kubeconfig)}, timeout_s=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
