@@ -138,6 +138,7 @@ class Engine:
                 ledger=options.ledger,
                 record=self._sampling.record,
                 log=self._log,
+                phases=self.result.phases,
             )
             if AgentFleet.wanted(self.exp)
             else None
@@ -166,8 +167,9 @@ class Engine:
         probe_tasks: list[asyncio.Task[None]] = []
         try:
             agents = self._agents
-            if await self._unless_aborted(self._injector.setup(ctx)) and (
-                agents is None or await self._unless_aborted(agents.start())
+            # agents first: one that cannot start refuses the run before anything is set up
+            if (agents is None or await self._unless_aborted(agents.start())) and await self._unless_aborted(
+                self._injector.setup(ctx)
             ):
                 probe_tasks = self._sampling.start(http) + ([] if agents is None else agents.follow(http))
                 health = asyncio.create_task(self._injector.watch_health(ctx))

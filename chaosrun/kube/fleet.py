@@ -104,6 +104,7 @@ class AgentFleet:
         ledger: Ledger,
         record: Record,
         log: Callable[[str], None],
+        phases: list[PhaseSpan],
     ) -> None:
         self.exp = experiment
         self.run_id = run_id
@@ -112,6 +113,7 @@ class AgentFleet:
         self.ledger = ledger
         self.record = record
         self.log = log
+        self._phases = phases  # the engine's list, appended to as phases start
         self.agents: list[_Agent] = []
         self.matrix: dict[tuple[str, str], list[int]] = {}  # (from, to) -> [samples, ok]
         self._stopping = False
@@ -295,6 +297,8 @@ class AgentFleet:
         offset = statistics.median(agent.offsets) if agent.offsets else 0.0
         aligned = line.sched - offset
         agent.last_sched = max(agent.last_sched, aligned)
+        if not self._phases or aligned - self.clock.wall0 < self._phases[0].start_s:
+            return  # sampled while the run was still setting up: before the baseline, never judged
         agent.samples += 1
         outcome = Outcome(line.ok, line.latency_s, line.status, line.error)
         cell = self.matrix.setdefault((agent.job.region, series.target), [0, 0])
