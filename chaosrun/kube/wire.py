@@ -99,6 +99,11 @@ class AgentPlan:
 def spec_to_json(spec: ProbeSpec) -> dict[str, Any]:
     match spec:
         case HttpProbe():
+            if any("${secret." in text for text in (spec.url, spec.body or "", *(v for _, v in spec.headers))):
+                raise InvalidInput(
+                    "an in-cluster agent cannot use ${secret.*} (secrets never leave chaosrun): probe this region "
+                    "locally, or give the agent its own credentials"
+                )
             return {
                 "kind": "http",
                 "url": spec.url,
