@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from ..errors import ChaosrunError
+from ..errors import ChaosrunError, InvalidInput, PlanRefused
 from ..ledger import Ledger, LedgerEntry, Owner
 from ..model import Experiment, RegionCluster
 from ..result import PhaseSpan
@@ -155,9 +155,15 @@ class AgentFleet:
 
     async def start(self) -> None:
         """Create every agent (ledger first) and wait until each runs; PlanRefused if one cannot."""
-        for region, cluster in remote_regions(self.exp).items():
-            job = AgentJob.for_region(region, cluster, self.run_id)
+        planned = []
+        for region, cluster in remote_regions(self.exp).items():  # every plan first: a refusal creates nothing
             plan = self._plan(region, cluster)
+            try:
+                planned.append((region, cluster, plan, plan.to_json()))
+            except InvalidInput as exc:
+                raise PlanRefused(f"region {region}: {exc}") from exc
+        for region, cluster, plan, plan_json in planned:
+            job = AgentJob.for_region(region, cluster, self.run_id)
             entry = LedgerEntry(
                 entry_id=f"agent-{secrets.token_hex(3)}",
                 run_id=self.run_id,
@@ -171,7 +177,7 @@ class AgentFleet:
             self.ledger.add(entry)
             self.agents.append(_Agent(job=job, plan=plan, entry=entry))
             deadline = plan.stop_s - self.clock.t() + cluster.start_timeout_s
-            await job.create(plan.to_json(), deadline)
+            await job.create(plan_json, deadline)
             self.journal.event("agent_created", region=region, job=job.name, namespace=cluster.namespace)
         pods = await asyncio.gather(*(a.job.wait_running() for a in self.agents))
         for agent, (pod, node) in zip(self.agents, pods, strict=True):
