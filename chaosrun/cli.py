@@ -295,7 +295,20 @@ def run(
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Override a variable (e.g. fault=4s).")
 @click.option("--only", multiple=True, metavar="NAME", help="Run only these demo experiments (repeatable).")
 @click.option("--attach", is_flag=True, help="Use a demo system that is already running (docker-compose.yml).")
-def demo(out_dir: str, state_dir: str | None, variables: tuple[str, ...], only: tuple[str, ...], attach: bool) -> None:
+@click.option(
+    "--kubernetes",
+    is_flag=True,
+    help="Instead: a pod kill on the cluster of $KUBECONFIG (a node that runs hostNetwork pods, "
+    "scripts/kube-up.sh --node), probed from an in-cluster agent.",
+)
+def demo(
+    out_dir: str,
+    state_dir: str | None,
+    variables: tuple[str, ...],
+    only: tuple[str, ...],
+    attach: bool,
+    kubernetes: bool,
+) -> None:
     """The whole loop in one command, offline: Toxiproxy + a 3-region storefront, four faults, reports.
 
     \b
@@ -318,6 +331,13 @@ def demo(out_dir: str, state_dir: str | None, variables: tuple[str, ...], only: 
             raise InvalidInput(f"--only {unknown[0]!r}: no such demo; choose from {', '.join(sorted(known))}")
     except ChaosrunError as exc:
         _fail(exc)
+    if kubernetes:
+        from .demo.kubernetes import run_kube_demo
+
+        kube_demo = run_kube_demo(
+            out_root=Path(out_dir), state_dir=_state_dir(state_dir), echo=lambda s: click.echo(s), variables=values
+        )
+        sys.exit(_run_async(kube_demo))
     code = _run_async(
         run_demo(
             out_root=Path(out_dir),
@@ -429,6 +449,16 @@ def stop(state_dir: str | None, toxiproxy_urls: tuple[str, ...], settings_file: 
         emergency_stop(Ledger(_state_dir(state_dir)), servers, wait_s=wait_s, echo=click.echo, optional_urls=optional)
     )
     sys.exit(5 if report.failed else 0)
+
+
+@cli.command(hidden=True)
+@click.option("--plan", "plan_json", required=True, help="The agent's plan (JSON), written by chaosrun.")
+def agent(plan_json: str) -> None:
+    """Run one region's probes inside its cluster; samples as JSON lines on stdout (see chaosrun/kube/)."""
+    from .kube.agent import run_agent
+    from .kube.wire import AgentPlan
+
+    _run_async(run_agent(AgentPlan.from_json(plan_json)))
 
 
 def main() -> None:

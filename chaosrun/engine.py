@@ -26,6 +26,7 @@ from .errors import ChaosrunError, PlanRefused, os_error_text
 from .faults import FaultContext
 from .injector import Injector
 from .journal import Clock, JournalWriter, Redactor
+from .kube.fleet import AgentFleet
 from .ledger import Ledger
 from .model import Experiment, Phase, Rollback
 from .plan import Plan
@@ -131,6 +132,21 @@ class Engine:
             log=self._log,
         )
         self._baseline_unjudged = False  # the baseline was inconclusive: chaosrun could not observe it
+        # in-cluster agents: the probes of regions that name their cluster (chaosrun/kube/)
+        self._agents = (
+            AgentFleet(
+                self.exp,
+                run_id=run_id,
+                clock=self.clock,
+                journal=self.journal,
+                ledger=options.ledger,
+                record=self._sampling.record,
+                log=self._log,
+                phases=self.result.phases,
+            )
+            if AgentFleet.wanted(self.exp)
+            else None
+        )
         self._skip_method = False
         self._injector = Injector(
             plan,
@@ -154,8 +170,12 @@ class Engine:
         self.journal.run_started(self.exp, command=self.opt.command, targets=list(self.plan.targets))
         probe_tasks: list[asyncio.Task[None]] = []
         try:
-            if await self._unless_aborted(self._injector.setup(ctx)):
-                probe_tasks = self._sampling.start(http)
+            agents = self._agents
+            # agents first: one that cannot start refuses the run before anything is set up
+            if (agents is None or await self._unless_aborted(agents.start())) and await self._unless_aborted(
+                self._injector.setup(ctx)
+            ):
+                probe_tasks = self._sampling.start(http) + ([] if agents is None else agents.follow(http))
                 probe_tasks.append(asyncio.create_task(self._sampling.watch(self._stop_probes)))
                 health = asyncio.create_task(self._injector.watch_health(ctx))
                 try:
@@ -190,6 +210,8 @@ class Engine:
             except Exception as exc:  # never expected (each undo records its own failure); rollbacks still run
                 self._error(f"internal error while undoing: {type(exc).__name__}: {exc}")
             await self._run_rollbacks()
+            if self._agents is not None:
+                await self._agents.stop()
             if self.opt.handle_signals:
                 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                     loop.remove_signal_handler(sig)
@@ -253,6 +275,8 @@ class Engine:
             return
         # the gate counts the baseline's samples still in flight (bounded by the probes' timeouts)
         await self._sampling.settle(time.monotonic(), max((p.spec.timeout_s for p in self.exp.probes), default=0.0))
+        if self._agents is not None:  # their samples come through the log: wait for the baseline's last ones
+            await self._agents.settle(self.clock.t(), 10.0)
         if self.abort.is_set():
             return
         if self._baseline_inconclusive():
@@ -442,6 +466,8 @@ class Engine:
         phases = tuple(p.name for p in self.result.phases if p.name == "baseline" or self._phase_length(p.name) > 0)
         for acc in self._sampling.series.values():
             verdicts, recovery = acc.verdicts(phases)
+            if self._agents is not None:
+                verdicts = self._agents.excuse(verdicts, self.result.phases)
             self.result.verdicts.extend(verdicts)
             if recovery is not None:
                 self.result.recovery.append(recovery)

@@ -32,6 +32,7 @@ __all__ = [
     "ProbeSpec",
     "PythonProbe",
     "Region",
+    "RegionCluster",
     "Restart",
     "Rollback",
     "SecretRef",
@@ -91,6 +92,22 @@ def _either(value: T | None, fallback: T | None) -> T | None:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RegionCluster:
+    """The region's own Kubernetes cluster: its probes run there, in an agent Job (chaosrun/kube/)."""
+
+    image: str  # the chaosrun image (deploy/kubernetes/Dockerfile)
+    namespace: str = "default"
+    kubeconfig: str | None = None  # absolute path; None: $KUBECONFIG, in-cluster, ~/.kube/config
+    context: str | None = None
+    service_account: str | None = None
+    image_pull_policy: str = "IfNotPresent"
+    host_network: bool = False
+    start_timeout_s: float = 60.0  # the agent must run by then, else the run is refused
+    matrix: bool = False  # the agent also probes every other region (the region-to-region matrix)
+    endpoints: tuple[tuple[str, str], ...] = ()  # (region, base_url) as reached from this cluster
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Region:
     """A place where the service runs; probes run against every region."""
 
@@ -100,6 +117,7 @@ class Region:
     connect_to: str | None = None  # `host[:port]` HTTP(S) traffic goes to, keeping the URL's name (curl --connect-to)
     tls: TlsOptions | None = None
     prometheus: str | None = None  # this region's Prometheus server URL
+    cluster: RegionCluster | None = None  # probes run from this cluster (an agent), not locally
 
 
 # --- probes -----------------------------------------------------------------------------

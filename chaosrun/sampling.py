@@ -272,6 +272,7 @@ class Sampling:
         series: list[tuple[str, Region, ProbeSpec, float]] = []
         for p in self.exp.probes:
             for region_name in p.regions:
+                remote = self.exp.region(region_name).cluster is not None  # sampled by its agent (kube/)
                 self.series[(p.name, region_name)] = SeriesAccumulator(
                     probe=p.name,
                     region=region_name,
@@ -281,7 +282,8 @@ class Sampling:
                     recovery_streak=p.recovery_streak,
                     every_s=p.every_s,
                 )
-                series.append((p.name, self.exp.region(region_name), p.spec, p.every_s))
+                if not remote:
+                    series.append((p.name, self.exp.region(region_name), p.spec, p.every_s))
         for g in self.exp.guardrails:
             if g.spec is not None:
                 series += [(f"guardrail:{g.name}", self.exp.region(r), g.spec, g.every_s) for r in g.regions]
@@ -303,21 +305,57 @@ class Sampling:
             for i, (name, region, spec, every_s) in enumerate(series)
         ]
 
+    def record(
+        self, name: str, region: str, t_s: float, outcome: Outcome, lag_s: float, *, not_taken: str | None = None
+    ) -> None:
+        """One sample of series (name, region) at run time `t_s`: journal, verdicts, live window,
+        guardrails; or, with a reason (`not_taken`, else the outcome's own), a sample chaosrun could
+        not take or time honestly, counted apart. Local series call it per tick; in-cluster agents
+        (chaosrun/kube/) per line."""
+        key = (name, region)
+        acc = self.series.get(key)
+        phase = phase_at(self._phases, t_s)
+        reason = not_taken if not_taken is not None else outcome.not_taken
+        if reason is not None:
+            self._not_taken(key, phase, t_s, reason)
+            if acc is not None:
+                acc.add_not_taken(phase, t_s)
+            return
+        if key in self._spans:
+            self._close_span(key)
+        s = Sample(
+            probe=name,
+            region=region,
+            phase=phase,
+            t_s=t_s,
+            at=self.clock.wall(t_s),
+            ok=outcome.ok,
+            latency_s=outcome.latency_s,
+            status=outcome.status,
+            error=outcome.error,
+            lag_s=lag_s,
+            retried=outcome.retried,
+        )
+        self._retried += outcome.retried
+        self.journal.sample(s)
+        if acc is not None:
+            acc.add(s)
+            self._live.add(region, t_s, s.ok, s.latency_s)
+        for m in self._guards_by_probe.get(name, []):
+            evidence = m.add(region, t_s, s.ok, s.latency_s)
+            if evidence is not None:
+                self._on_breach(m, region, evidence, t_s)
+
     async def _series_loop(
         self, name: str, region: Region, sampler: Sampler, spec: ProbeSpec, every_s: float, start_mono: float
     ) -> None:
         from .scheduler import NOT_TAKEN_LATE, SKIPPED_ERROR, in_flight_bound, sample_series
 
-        acc = self.series.get((name, region.name))
-        guards = self._guards_by_probe.get(name, [])
         start = self.clock.mono0
 
-        key = (name, region.name)
         health = self.health
 
         def on_sample(t_mono: float, lag_s: float, outcome: Outcome) -> None:
-            t_s = t_mono - start
-            phase = phase_at(self._phases, t_s)
             reason = outcome.not_taken
             # a sample in flight (or a tick due) while chaosrun's loop was stalled was not timed
             # (or taken) honestly: it says nothing about the target
@@ -325,35 +363,7 @@ class Sampling:
                 reason = NOT_TAKEN_STALL
             elif outcome.error == SKIPPED_ERROR and health.is_lagging():
                 reason = NOT_TAKEN_LATE  # its series' samples piled up because chaosrun's loop is behind
-            if reason is not None:
-                self._not_taken(key, phase, t_s, reason)
-                if acc is not None:
-                    acc.add_not_taken(phase, t_s)
-                return
-            if key in self._spans:
-                self._close_span(key)
-            s = Sample(
-                probe=name,
-                region=region.name,
-                phase=phase,
-                t_s=t_s,
-                at=self.clock.wall(t_s),
-                ok=outcome.ok,
-                latency_s=outcome.latency_s,
-                status=outcome.status,
-                error=outcome.error,
-                lag_s=lag_s,
-                retried=outcome.retried,
-            )
-            self._retried += outcome.retried
-            self.journal.sample(s)
-            if acc is not None:
-                acc.add(s)
-                self._live.add(region.name, t_s, s.ok, s.latency_s)
-            for m in guards:
-                evidence = m.add(region.name, t_s, s.ok, s.latency_s)
-                if evidence is not None:
-                    self._on_breach(m, region.name, evidence, t_s)
+            self.record(name, region.name, t_mono - start, outcome, lag_s, not_taken=reason)
 
         await sample_series(
             sampler,

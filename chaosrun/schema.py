@@ -228,6 +228,28 @@ def _service_kinds(pairs: Schema) -> dict[str, Schema]:
     }
 
 
+def _cluster() -> Schema:
+    from .kube.config import CLUSTER_KEYS
+
+    return _object(
+        "The region's own Kubernetes cluster: its probes run there, in an agent Job.",
+        CLUSTER_KEYS,
+        {
+            "image": _string("The chaosrun image the agent runs (deploy/kubernetes/Dockerfile)."),
+            "namespace": _string("Namespace of the agent Job (default 'default')."),
+            "kubeconfig": _string("Kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)."),
+            "context": _string("Kubeconfig context."),
+            "service_account": _string("ServiceAccount of the agent pod."),
+            "image_pull_policy": {"enum": ["Always", "IfNotPresent", "Never"]},
+            "host_network": {"type": "boolean", "description": "Run the agent pod on the node's network."},
+            "start_timeout": _duration("The agent must run by then, else the run is refused (default 60s)."),
+            "matrix": {"type": "boolean", "description": "The agent also probes every other region (a matrix)."},
+            "endpoints": _names("Base URL of other regions as reached from this cluster.", _string("A URL.")),
+        },
+        ("image",),
+    )
+
+
 def _tolerance(description: str) -> Schema:
     props = {
         "success_ratio": _ratio("Share of good samples."),
@@ -369,6 +391,7 @@ def experiment_schema() -> Schema:
                             ),
                             "tls": {"$ref": "#/$defs/tls"},
                             "prometheus": _string("This region's Prometheus server URL."),
+                            "cluster": _cluster(),
                         },
                     ),
                 ]

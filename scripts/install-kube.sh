@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Install a real Kubernetes control plane into .tools/bin (ignored by git):
-# etcd, kube-apiserver and kube-controller-manager, built from the Go module proxy
-# through the wrapper modules in tools/kube/etcd and tools/kube/k8s. Their go.mod
+# Install a real Kubernetes into .tools/bin (ignored by git): etcd, kube-apiserver,
+# kube-controller-manager, and for a node that runs pods kube-scheduler, kubelet and the
+# sandbox program `pause` (tools/kube/pause), built from the Go module proxy
+# through the wrapper modules in tools/kube/etcd and tools/kube/k8s (all four Kubernetes
+# binaries in one `go build`: they share most packages).
+# The node also needs Debian's containerd, runc and containernetworking-plugins (apt, see .ci/run). Their go.mod
 # files pin the versions (and are the only place to change them); their go.sum
 # files are complete, so the builds run with -mod=readonly.
 # Order, per binary: an existing binary of the right version (project folder, then
@@ -38,7 +41,7 @@ has_version() {  # $1: binary path, $2: name; true when --version names the pinn
 # Decide, per binary, whether it is already there.
 need_k8s=()
 need_etcd=0
-for name in etcd kube-apiserver kube-controller-manager; do
+for name in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet; do
   target="$bindir/$name"
   ver="$(version_of "$name")"
   if [ -x "$target" ] && has_version "$target" "$name"; then
@@ -51,7 +54,13 @@ for name in etcd kube-apiserver kube-controller-manager; do
   fi
   if [ "$name" = etcd ]; then need_etcd=1; else need_k8s+=("$name"); fi
 done
-if [ "$need_etcd" = 0 ] && [ "${#need_k8s[@]}" = 0 ]; then exit 0; fi
+pause_mod="$root/tools/kube/pause"
+pause_stamp="$(sha256sum "$pause_mod/main.go" "$pause_mod/go.mod" | sha256sum | cut -c1-16)"
+need_pause=1
+if [ -x "$bindir/pause" ] && [ "$(cat "$bindir/.pause-source" 2>/dev/null)" = "$pause_stamp" ]; then
+  need_pause=0; echo "pause already installed: $bindir/pause"
+fi
+if [ "$need_etcd" = 0 ] && [ "${#need_k8s[@]}" = 0 ] && [ "$need_pause" = 0 ]; then exit 0; fi
 
 if ! command -v go >/dev/null 2>&1; then
   echo "error: cannot build the Kubernetes control plane: no Go toolchain on PATH." >&2
@@ -85,6 +94,13 @@ install_bin() {  # $1: name; move the fresh build in place and check its version
   fi
   echo "installed $1 $(version_of "$1"): $bindir/$1"
 }
+
+if [ "$need_pause" = 1 ]; then  # static: it runs alone in the sandbox image
+  CGO_ENABLED=0 run_go "$pause_mod" "pause" -ldflags "-s -w" -o "$tmp/pause" .
+  mv -f "$tmp/pause" "$bindir/pause"
+  echo "$pause_stamp" >"$bindir/.pause-source"
+  echo "installed pause: $bindir/pause"
+fi
 
 if [ "$need_etcd" = 1 ]; then
   echo "building etcd $ETCD_VERSION with go build (Go module proxy)..."

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Start (or stop) a throw-away Kubernetes control plane on loopback for tests:
 # etcd + kube-apiserver + kube-controller-manager from .tools/bin (see install-kube.sh).
-# There is no scheduler and no kubelet: pods stay Pending, and deleting an unscheduled
-# pod removes it at once. The controller manager re-creates pods of ReplicaSets.
+# Without --node there is no scheduler and no kubelet: pods stay Pending, and deleting an
+# unscheduled pod removes it at once. The controller manager re-creates pods of ReplicaSets.
+# With --node, a node that runs pods joins (scripts/kube-node.sh): containerd and runc
+# (Debian packages), kubelet and kube-scheduler; `hostNetwork: true` pods on 127.0.0.1 ports.
 #
-#   scripts/kube-up.sh DIR          start; prints the API URL (https://127.0.0.1:PORT)
-#   scripts/kube-up.sh --down DIR   stop what `kube-up.sh DIR` started (by PID)
+#   scripts/kube-up.sh [--node] DIR  start; prints the API URL (https://127.0.0.1:PORT)
+#   scripts/kube-up.sh --down DIR    stop what `kube-up.sh DIR` started (by PID)
 #
 # DIR gets: kubeconfig (static admin token, group system:masters; the server's
 # self-signed certificate is verified through ca.crt), token, pids ("name pid" lines),
@@ -20,7 +22,7 @@ bindir="${KUBE_BIN_DIR:-$root/.tools/bin}"
 timeout="${KUBE_UP_TIMEOUT:-120}"
 controllers="${KUBE_CONTROLLERS:-serviceaccount,namespace,garbagecollector,replicaset,deployment}"
 
-usage() { echo "usage: $0 DIR | $0 --down DIR" >&2; exit 2; }
+usage() { echo "usage: $0 [--node] DIR | $0 --down DIR" >&2; exit 2; }
 log() { echo "kube-up: $*" >&2; }
 
 is_ours() {  # $1: pid, $2: binary name, $3: state dir; true while that pid runs
@@ -36,6 +38,7 @@ is_ours() {  # $1: pid, $2: binary name, $3: state dir; true while that pid runs
 down() {  # $1: state dir. Stops in reverse start order; TERM, then KILL after 15 s.
   local dir="$1" pidfile="$1/pids" name pid i
   [ -f "$pidfile" ] || { log "nothing to stop: no $pidfile"; return 0; }
+  if [ -f "$dir/node/config.toml" ]; then node_down "$dir"; fi
   for name in kube-controller-manager kube-apiserver etcd; do
     pid="$(awk -v n="$name" '$1 == n {print $2}' "$pidfile")"
     [ -n "$pid" ] || continue
@@ -48,12 +51,25 @@ down() {  # $1: state dir. Stops in reverse start order; TERM, then KILL after 1
   rm -f "$pidfile"
 }
 
+# shellcheck source=scripts/kube-node.sh
+. "$root/scripts/kube-node.sh"
+
 if [ "${1:-}" = "--down" ]; then
   [ $# -eq 2 ] || usage
   [ -d "$2" ] || { log "nothing to stop: no directory $2"; exit 0; }
   down "$(cd "$2" && pwd -P)"; exit 0
 fi
+with_node=0
+if [ "${1:-}" = "--node" ]; then with_node=1; shift; fi
 [ $# -eq 1 ] && [ "${1#-}" = "$1" ] || usage
+if [ "$with_node" = 1 ]; then
+  node_check
+  # nodelifecycle lifts the not-ready taint; root-ca-cert-publisher makes the kube-root-ca.crt
+  # ConfigMap service-account volumes need; job and ttl-after-finished run the agents' Jobs.
+  for c in nodelifecycle root-ca-cert-publisher job ttl-after-finished; do
+    case ",$controllers," in *",$c,"*) ;; *) controllers="$controllers,$c" ;; esac
+  done
+fi
 
 for name in etcd kube-apiserver kube-controller-manager; do
   [ -x "$bindir/$name" ] || { echo "error: $bindir/$name is missing: run scripts/install-kube.sh first" >&2; exit 1; }
@@ -79,16 +95,18 @@ mkdir -p "$dir/certs"
 trap 'rc=$?; if [ $rc -ne 0 ]; then down "$dir"; fi' EXIT
 trap 'exit 130' INT TERM
 
-# Four distinct free ports on 127.0.0.1 (held together while chosen, so no two are equal).
-read -r etcd_port peer_port api_port kcm_port < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(4)]
+free_ports() {  # $1: how many distinct free ports on 127.0.0.1 (held together while chosen)
+  python3 -c '
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in socks])
 for s in socks:
     s.close()
-')
+' "$1"
+}
+read -r etcd_port peer_port api_port kcm_port < <(free_ports 4)
 printf 'etcd %s\netcd-peer %s\nkube-apiserver %s\nkube-controller-manager %s\n' \
   "$etcd_port" "$peer_port" "$api_port" "$kcm_port" >"$dir/ports"
 
@@ -184,7 +202,8 @@ start kube-controller-manager \
   --authentication-skip-lookup=true \
   --bind-address=127.0.0.1 --secure-port="$kcm_port" \
   --cert-dir="$dir/certs/kcm" \
-  --controllers="$controllers" --leader-elect=false
+  --controllers="$controllers" --leader-elect=false \
+  --root-ca-file="$dir/ca.crt"
 wait_ready kube-controller-manager "kube-controller-manager healthy" \
   -k "https://127.0.0.1:$kcm_port/healthz"
 
@@ -194,6 +213,8 @@ if [[ ",$controllers," == *,serviceaccount,* ]]; then
   wait_ready kube-controller-manager "ServiceAccount default/default created" \
     --cacert "$dir/ca.crt" -H "Authorization: Bearer $token" "$url/api/v1/namespaces/default/serviceaccounts/default"
 fi
+
+if [ "$with_node" = 1 ]; then node_up "$dir"; fi
 
 log "kubeconfig: $dir/kubeconfig   stop: $0 --down $dir"
 echo "$url"

@@ -4,8 +4,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/install.sh
-# A real etcd + kube-apiserver + kube-controller-manager for the pod-kill tests (the first
-# build takes about 5 minutes on 2 cores; later runs reuse the binaries).
+# A real etcd + kube-apiserver + kube-controller-manager for the pod-kill tests, and kubelet +
+# kube-scheduler for the node that runs pods (one go build: about 5 minutes cold on 2 cores;
+# later runs reuse the binaries). The node's agent image is built by the test fixture
+# (scripts/build-agent-image.sh: about 2 minutes cold, cached in .tools/images).
 bash scripts/install-kube.sh
 # Debian's Prometheus server for the prometheus/burn_rate probe and --metrics tests.
 bash scripts/install-prometheus.sh

@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures.toxiproxy_server",
     "tests.fixtures.kube_api",
     "tests.fixtures.kube_cluster",
+    "tests.fixtures.kube_node",
 ]
 
 

@@ -33,6 +33,7 @@ _BUILTIN_MODULES = (
     "chaosrun.faults.chaostoolkit",
     "chaosrun.faults.kubernetes",
     "chaosrun.ctk.recover",  # the rollbacks of Chaos Toolkit experiments (chaosrun recover)
+    "chaosrun.kube.jobs",  # the undo of in-cluster agents (no fault kind)
 )
 _KINDS: dict[str, FaultKind] = {}
 _UNDO: dict[str, UndoFn] = {}

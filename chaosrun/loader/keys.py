@@ -32,7 +32,7 @@ CAPS_KEYS = ("max_targets", "max_targets_percent", "max_fault_duration", "allowe
              "allowed_proxies", "allowed_namespaces")  # fmt: skip
 SECRET_KEYS = ("env", "file")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-REGION_KEYS = ("base_url", "host", "connect_to", "tls", "prometheus")
+REGION_KEYS = ("base_url", "host", "connect_to", "tls", "prometheus", "cluster")
 TLS_KEYS = ("ca_file", "cert_file", "key_file", "key", "server_name", "insecure_skip_verify")
 AUTH_KEYS = ("bearer", "username", "password")
 _PROM_SERVER_KEYS = ("url", "timeout", "auth", "headers", "tls")

@@ -9,6 +9,7 @@ from collections.abc import Collection
 from urllib.parse import urlsplit
 
 from ..faults import ParseContext, get_kind, known_kinds
+from ..kube.config import read_cluster
 from ..model import Caps, FaultStep, Phases, Region, Restart, Rollback, SecretRef, ToxiproxyProxy, ToxiproxyServer
 from ..node import Document, Node
 from ..units import format_duration
@@ -77,6 +78,9 @@ class _Sections:
             if base_url is None and (bad := _last(f, "base_url")) is not None:
                 base_url = str(bad.raw.value)  # reported already; keep it so paths on it report nothing more
             tls_node = _last(f, "tls")
+            cluster_node = _last(f, "cluster")
+            names = [n for n, _ in node.entries() or []] if node is not None else []
+            cluster = None if cluster_node is None else read_cluster(cluster_node, self.base_dir, names)
             out.append(
                 Region(
                     name=name,
@@ -85,6 +89,7 @@ class _Sections:
                     connect_to=_get(f, "connect_to", _str, None),
                     tls=read_tls([tls_node], file_reader(self.dirs, self.base_dir)) if tls_node is not None else None,
                     prometheus=_get(f, "prometheus", _url, None),
+                    cluster=cluster,
                 )
             )
         if node is not None and node.is_mapping and not node.raw.value:
