@@ -184,8 +184,6 @@ def test_the_templates_use_chaosrun_commands() -> None:
 
 @pytest.mark.parametrize(("where", "command", "flags"), _uses(), ids=lambda v: v if isinstance(v, str) else None)
 def test_every_command_and_flag_the_templates_use_exists(where: str, command: str, flags: tuple[str, ...]) -> None:
-    if command == "check" and "check" not in cli.commands:
-        pytest.skip("`chaosrun check` (the preflight) comes from the 'drills' branch (issue 11); checked once merged")
     assert command in cli.commands, f"{where}: chaosrun has no command {command!r}"
     cmd = cli.commands[command]
     assert isinstance(cmd, click.Command)
