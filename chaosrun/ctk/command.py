@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from .experiment import CtkExperiment
 from .load import load_ctk_experiment
 from .run import CtkRunOptions, run_ctk_experiment
 
-__all__ = ["format_ctk_plan", "run_ctk_file", "validate_ctk_file"]
+__all__ = ["format_ctk_plan", "run_ctk_file", "run_ctk_in_child", "validate_ctk_file"]
 
 
 def validate_ctk_file(file: str) -> str:
@@ -37,3 +39,34 @@ def run_ctk_file(file: str, opts: CtkRunOptions, *, dry_run: bool, echo: Callabl
         echo("dry run: nothing was touched")
         return 0
     return run_ctk_experiment(exp, opts, echo)
+
+
+async def run_ctk_in_child(
+    file: str,
+    *,
+    out_dir: Path,
+    state_dir: Path,
+    variables: Mapping[str, str],
+    interrupted: Callable[[], str | None],
+) -> int:
+    """Run a Chaos Toolkit experiment as `chaosrun run` in a child process, for the gate and game
+    days (chaostoolkit-lib's Runner is synchronous and must own the main thread and its signals).
+    The child shares our process group, so a Ctrl-C at the terminal reaches it too; a stop signal
+    sent to us alone is passed on (SIGTERM) so it rolls back. Returns its exit code."""
+    import asyncio
+    import signal
+    import sys
+
+    argv = [sys.executable, "-m", "chaosrun", "run", file, "--out", str(out_dir), "--state-dir", str(state_dir)]
+    for name, value in variables.items():
+        argv += ["--var", f"{name}={value}"]
+    proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL)
+    passed_on = False
+    while True:
+        try:
+            return await asyncio.wait_for(asyncio.shield(proc.wait()), 0.1)
+        except TimeoutError:
+            if interrupted() and not passed_on:
+                passed_on = True
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)

@@ -97,6 +97,8 @@ def gameday(
     Writes OUT/gameday-<plan>/<day id>/: index.html (the day's report), junit.xml, summary.md
     (also appended to $GITHUB_STEP_SUMMARY when set) and one folder per experiment.
     A stop signal (Ctrl-C, SIGTERM, SIGHUP) rolls back the current experiment and ends the plan."""
+    from ..ctk import is_ctk_experiment
+    from ..ctk.command import run_ctk_in_child
     from ..engine import install_interrupt_handlers, interrupted
     from ..gate.run import write_suite_outputs
     from ..loader import load_experiment
@@ -138,6 +140,11 @@ def gameday(
     operator = UnattendedOperator() if yes else TerminalOperator()
 
     async def run_one(step: RunStep, run_dir: Path) -> int:
+        if is_ctk_experiment(str(step.file)):  # Chaos Toolkit's format: `chaosrun run` in a child
+            return await run_ctk_in_child(
+                str(step.file), out_dir=run_dir, state_dir=state, variables=dict(step.variables),
+                interrupted=interrupted,
+            )  # fmt: skip
         exp = load_experiment(step.file, variables=dict(step.variables))
         return await run_experiment(
             exp, settings=settings, out_dir=run_dir, dry_run=False, state_dir=state, command=command

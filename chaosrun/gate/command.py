@@ -66,6 +66,8 @@ def gate(
     Writes OUT/junit.xml (a testsuite per experiment), OUT/summary.md (also appended to
     $GITHUB_STEP_SUMMARY when set) and OUT/index.html (every report, verdict, score, recovery).
     """
+    from ..ctk import is_ctk_experiment
+    from ..ctk.command import run_ctk_in_child
     from ..engine import install_interrupt_handlers, interrupted
     from ..loader import load_experiment
     from ..runner import run_experiment
@@ -86,6 +88,10 @@ def gate(
     command = shlex.join(["chaosrun", *sys.argv[1:]])
 
     async def run_one(file: str, run_dir: Path) -> int:
+        if is_ctk_experiment(file):  # Chaos Toolkit's format: `chaosrun run` in a child (docs/chaostoolkit.md)
+            return await run_ctk_in_child(
+                file, out_dir=run_dir, state_dir=state, variables=values, interrupted=interrupted
+            )
         exp = load_experiment(file, variables=values)
         return await run_experiment(
             exp, settings=settings, out_dir=run_dir, dry_run=False, state_dir=state, command=command
