@@ -115,3 +115,18 @@ def test_dry_run_touches_nothing(tmp_path: Path) -> None:
     done = _chaosrun("run", str(path), "--dry-run", "--state-dir", str(tmp_path / "state"))
     assert done.returncode == 0, done.stderr
     assert "action mark (process)" in done.stdout and not (tmp_path / "touched").exists()
+
+
+def test_the_preflight_validates_chaos_toolkit_files(tmp_path: Path) -> None:
+    good = tmp_path / "good.json"
+    good.write_text('{"title": "t", "description": "d", "method": [\n  {"type": "action", "name": "a",\n'
+                    '   "provider": {"type": "process", "path": "true"}}]}', encoding="utf-8")  # fmt: skip
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"title": "t", "description": "d", "method": [\n  {"type": "action", "name": "a",\n'
+                   '   "provider": {"type": "process", "path": "/no/such/bin"}}]}', encoding="utf-8")  # fmt: skip
+    ok = _chaosrun("check", str(good), "--state-dir", str(tmp_path / "s"))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "Chaos Toolkit experiment: 0 hypothesis probes, 1 method activities" in ok.stdout
+    refused = _chaosrun("check", str(bad), "--state-dir", str(tmp_path / "s"))
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert f"{bad}:2:" in refused.stdout and "'/no/such/bin' cannot be found" in refused.stdout
