@@ -121,6 +121,12 @@ def test_a_second_run_from_another_state_folder_is_refused_before_its_baseline(
     assert not ledger_entries(a.state) and not ledger_entries(b.state)
 
 
+def _chaosrun(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chaosrun", *args], capture_output=True, text=True, timeout=120, cwd=ROOT, check=False
+    )
+
+
 def _toxics(server: ToxiproxyProcess) -> list[str]:
     proxies = server.api("GET", "/proxies")
     assert isinstance(proxies, dict)
@@ -135,14 +141,7 @@ def test_stop_and_recover_remove_a_claim_left_by_a_killed_run(
     assert any(t.endswith("-claim") for t in _toxics(toxiproxy_clean)), "no claim on the server"
     os.killpg(run.proc.pid, signal.SIGKILL)
     run.finish(timeout_s=30)
-    done = subprocess.run(
-        [sys.executable, "-m", "chaosrun", "recover", "--state-dir", str(run.state)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
-    )
+    done = _chaosrun("recover", "--state-dir", str(run.state))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "claim proxy svc" in done.stdout
     assert_server_clean(toxiproxy_clean)
@@ -167,14 +166,7 @@ def test_an_undo_that_hangs_is_exit_5_with_the_exact_recover_command(
     assert journal["remaining"]
     assert run.marker.read_text() == "rolled back", "the experiment's rollback must still run"
     assert ledger_entries(run.state), "the ledger must keep what was not confirmed"
-    done = subprocess.run(
-        [sys.executable, "-m", "chaosrun", *command.split()[1:]],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        check=False,
-    )
+    done = _chaosrun(*command.split()[1:])
     assert done.returncode == 0, done.stdout + done.stderr
     assert_server_clean(server)
     assert not ledger_entries(run.state)
