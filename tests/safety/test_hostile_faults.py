@@ -151,7 +151,15 @@ def test_an_undo_that_hangs_is_exit_5_with_the_exact_recover_command(
     toxiproxy_factory: Any, http_server: Any, tmp_path: Path
 ) -> None:
     server: ToxiproxyProcess = toxiproxy_factory()
-    run = launch(tmp_path, server, http_server.port, write_experiment(tmp_path, ("500ms", "1500ms", "200ms")))
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(f'toxiproxy: ["{server.url}"]\n')
+    run = launch(
+        tmp_path,
+        server,
+        http_server.port,
+        write_experiment(tmp_path, ("500ms", "1500ms", "200ms")),
+        extra=("--settings", str(settings)),
+    )
     assert run.wait_for_event("fault_applied", setup=False)
     os.kill(server.pid, signal.SIGSTOP)  # every request to it now hangs
     try:
@@ -161,6 +169,7 @@ def test_an_undo_that_hangs_is_exit_5_with_the_exact_recover_command(
     assert code == 5, stdout + stderr
     command = f"chaosrun recover --state-dir {run.state}"
     assert command in stdout, stdout
+    assert f"chaosrun stop --state-dir {run.state} --settings {settings}" in stdout, stdout
     _, journal = journal_of(run)
     assert journal["status"] == "rollback_failed"
     assert journal["remaining"]
