@@ -378,6 +378,8 @@ class Engine:
             except Exception as exc:  # one rollback's problem never skips the next one
                 text = os_error_text(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
                 self.result.rollbacks.append(RollbackRecord(name=rb.name, ok=False, error=text, t=self.clock.t()))
+                self.journal.event("rollback", name=rb.name, ok=False, error=text)
+                self._log(f"rollback {rb.name}: FAILED: {text}")
 
     async def _run_rollback(self, rb: Rollback) -> None:
         done = await run_argv(

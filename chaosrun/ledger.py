@@ -202,6 +202,13 @@ class Ledger:
 
         return f"chaosrun recover --state-dir {shlex.quote(str(self.root.absolute()))}"
 
+    def stop_command(self, settings: str | None = None) -> str:
+        """The exact `chaosrun stop` for this state folder (and the settings naming its servers)."""
+        import shlex
+
+        command = f"chaosrun stop --state-dir {shlex.quote(str(self.root.absolute()))}"
+        return command + (f" --settings {shlex.quote(str(Path(settings).absolute()))}" if settings else "")
+
     def _ensure(self) -> None:
         self.entries_dir.mkdir(parents=True, exist_ok=True)
         self.runs_dir.mkdir(parents=True, exist_ok=True)

@@ -194,6 +194,8 @@ async def run_experiment(
         echo(f"what may still be injected (undo it with `{ledger.recover_command()}`):")
         for r in result.remaining:
             echo(f"  - {engine.journal.redact(r)}")
+        if settings is not None and settings.source:  # stop also cleans the servers the settings name
+            echo(f"  (or `{ledger.stop_command(settings.source)}`)")
     value = score.get("value") if isinstance(score, dict) else None
     if isinstance(value, int | float):
         echo(f"resilience score: {value:.0f}/100")

@@ -303,7 +303,8 @@ class ToxiproxyClient:
                 url=self.base_url,
             ) from exc
         except aiohttp.ClientConnectorError as exc:
-            if isinstance(exc.os_error, socket.gaierror):  # errno -2 & co: os.strerror says "unknown error"
+            dns = getattr(aiohttp, "ClientConnectorDNSError", ())
+            if isinstance(exc, dns) or isinstance(exc.os_error, socket.gaierror):  # os.strerror(-2): "unknown error"
                 host = urlsplit(self.base_url).hostname or self.base_url
                 raise ToxiproxyUnreachable(
                     f"toxiproxy {self.base_url}: cannot resolve host '{host}' ({exc.os_error.strerror or exc}) "

@@ -84,6 +84,25 @@ _SIGNALS: dict[str, signal.Signals] = {"KILL": signal.SIGKILL, "TERM": signal.SI
 # --- signalling -------------------------------------------------------------------------
 
 
+def _stop_pending(pid: int) -> bool:
+    """SIGSTOP sent but not yet taken (a busy machine has not scheduled the process since): the
+    pause is in place, its state just does not show it yet (/proc/<pid>/status SigPnd, ShdPnd)."""
+    bit = 1 << (int(signal.SIGSTOP) - 1)
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key in ("SigPnd", "ShdPnd"):
+            try:
+                if int(value.strip(), 16) & bit:
+                    return True
+            except ValueError:
+                continue
+    return False
+
+
 def _is_stopped(info: ProcessInfo) -> bool:
     """Stopped by a signal (T) or by a tracer (t)."""
     return info.state in ("T", "t")
@@ -229,7 +248,7 @@ class SignalInjection(Injection):
         info = read_process(self.process.pid)
         if info is None or info.start_ticks != self.process.start_ticks:
             return None
-        return _is_stopped(info)
+        return _is_stopped(info) or _stop_pending(self.process.pid)
 
     async def _refuse_if_widened(self, ctx: FaultContext) -> None:
         """The selector, resolved again right before the signal, must not match more than the plan did."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
-import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,19 +15,7 @@ import pytest
 from chaosrun.errors import ToxiproxyNotFound, ToxiproxyServerError, os_error_text
 from chaosrun.toxiproxy_client import ToxiproxyClient
 from tests.fixtures.tcp import serve
-
-
-def _canned(status_line: str, body: bytes) -> Callable[[socket.socket], None]:
-    def handle(sock: socket.socket) -> None:
-        request = b""
-        for _ in range(100):
-            request += sock.recv(65536)
-            if b"\r\n\r\n" in request:
-                break
-        head = f"HTTP/1.1 {status_line}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-        sock.sendall(head.encode() + body)
-
-    return handle
+from tests.test_toxiproxy_client import _canned
 
 
 def _run(url: str, fn: Callable[[ToxiproxyClient], Awaitable[Any]]) -> Any:
@@ -41,7 +28,7 @@ def _run(url: str, fn: Callable[[ToxiproxyClient], Awaitable[Any]]) -> Any:
 
 def test_a_500_on_a_toxic_does_not_blame_the_listen_address() -> None:
     body = json.dumps({"error": "internal failure", "status": 500}).encode()
-    with serve(_canned("500 Internal Server Error", body)) as fake:
+    with serve(_canned("500 Internal Server Error", body, [])) as fake:
         url = f"http://{fake.address}"
         with pytest.raises(ToxiproxyServerError) as on_toxic:
             _run(url, lambda c: c.create_toxic("svc", type="latency", attributes={"latency": 1}))
@@ -56,7 +43,7 @@ def test_a_500_on_a_toxic_does_not_blame_the_listen_address() -> None:
 
 
 def test_a_server_that_is_not_toxiproxy_is_named_as_such() -> None:
-    with serve(_canned("404 Not Found", b"")) as fake:
+    with serve(_canned("404 Not Found", b"", [])) as fake:
         url = f"http://{fake.address}"
         with pytest.raises(ToxiproxyNotFound) as caught:
             _run(url, lambda c: c.version())

@@ -78,3 +78,4 @@ def test_guardrail_trips_on_a_service_degrading_on_a_timer(
     assert "GUARDRAIL error-budget tripped" in stderr
     assert chaosrun_toxics(toxiproxy_clean) == [] and server_state(toxiproxy_clean) == before
     assert (tmp_path / "out" / "report.html").exists()
+

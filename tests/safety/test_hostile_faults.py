@@ -121,6 +121,12 @@ def test_a_second_run_from_another_state_folder_is_refused_before_its_baseline(
     assert not ledger_entries(a.state) and not ledger_entries(b.state)
 
 
+def _chaosrun(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chaosrun", *args], capture_output=True, text=True, timeout=120, cwd=ROOT, check=False
+    )
+
+
 def _toxics(server: ToxiproxyProcess) -> list[str]:
     proxies = server.api("GET", "/proxies")
     assert isinstance(proxies, dict)
@@ -135,14 +141,7 @@ def test_stop_and_recover_remove_a_claim_left_by_a_killed_run(
     assert any(t.endswith("-claim") for t in _toxics(toxiproxy_clean)), "no claim on the server"
     os.killpg(run.proc.pid, signal.SIGKILL)
     run.finish(timeout_s=30)
-    done = subprocess.run(
-        [sys.executable, "-m", "chaosrun", "recover", "--state-dir", str(run.state)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
-    )
+    done = _chaosrun("recover", "--state-dir", str(run.state))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "claim proxy svc" in done.stdout
     assert_server_clean(toxiproxy_clean)
@@ -152,7 +151,15 @@ def test_an_undo_that_hangs_is_exit_5_with_the_exact_recover_command(
     toxiproxy_factory: Any, http_server: Any, tmp_path: Path
 ) -> None:
     server: ToxiproxyProcess = toxiproxy_factory()
-    run = launch(tmp_path, server, http_server.port, write_experiment(tmp_path, ("500ms", "1500ms", "200ms")))
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(f'toxiproxy: ["{server.url}"]\n')
+    run = launch(
+        tmp_path,
+        server,
+        http_server.port,
+        write_experiment(tmp_path, ("500ms", "1500ms", "200ms")),
+        extra=("--settings", str(settings)),
+    )
     assert run.wait_for_event("fault_applied", setup=False)
     os.kill(server.pid, signal.SIGSTOP)  # every request to it now hangs
     try:
@@ -162,19 +169,13 @@ def test_an_undo_that_hangs_is_exit_5_with_the_exact_recover_command(
     assert code == 5, stdout + stderr
     command = f"chaosrun recover --state-dir {run.state}"
     assert command in stdout, stdout
+    assert f"chaosrun stop --state-dir {run.state} --settings {settings}" in stdout, stdout
     _, journal = journal_of(run)
     assert journal["status"] == "rollback_failed"
     assert journal["remaining"]
     assert run.marker.read_text() == "rolled back", "the experiment's rollback must still run"
     assert ledger_entries(run.state), "the ledger must keep what was not confirmed"
-    done = subprocess.run(
-        [sys.executable, "-m", "chaosrun", *command.split()[1:]],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        check=False,
-    )
+    done = _chaosrun(*command.split()[1:])
     assert done.returncode == 0, done.stdout + done.stderr
     assert_server_clean(server)
     assert not ledger_entries(run.state)

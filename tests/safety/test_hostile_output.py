@@ -121,11 +121,19 @@ def test_stdout_pipe_closed_mid_run_degrades_quietly(
     assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
 
 
+@pytest.mark.parametrize("streams", ["stdout", "stdout+stderr"])
 def test_output_to_dev_full_degrades_quietly(
-    toxiproxy_clean: ToxiproxyProcess, http_server: Any, tmp_path: Path
+    streams: str, toxiproxy_clean: ToxiproxyProcess, http_server: Any, tmp_path: Path
 ) -> None:
     with open("/dev/full", "w") as full:
-        run = launch(tmp_path, toxiproxy_clean, http_server.port, write_experiment(tmp_path), stdout=full)
+        run = launch(
+            tmp_path,
+            toxiproxy_clean,
+            http_server.port,
+            write_experiment(tmp_path),
+            stdout=full,
+            stderr=full if streams == "stdout+stderr" else None,
+        )
         code, _, stderr = run.finish()
     assert_server_clean(toxiproxy_clean)
     assert run.marker.read_text() == "rolled back"
@@ -135,14 +143,27 @@ def test_output_to_dev_full_degrades_quietly(
     assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
 
 
-def test_both_streams_to_dev_full_still_undo_and_keep_the_journal(
+def test_state_folder_full_before_the_fault_refuses_the_fault_and_undoes_the_rest(
     toxiproxy_clean: ToxiproxyProcess, http_server: Any, tmp_path: Path
 ) -> None:
-    with open("/dev/full", "w") as full:
-        run = launch(tmp_path, toxiproxy_clean, http_server.port, write_experiment(tmp_path), stdout=full, stderr=full)
-        code, _, _ = run.finish()
-    assert_server_clean(toxiproxy_clean)
-    assert run.marker.read_text() == "rolled back"
-    assert code in (0, 1)
-    _, journal = journal_of(run)
-    _undone(journal)
+    with tmpfs(tmp_path / "st") as st:
+        run = launch(
+            tmp_path,
+            toxiproxy_clean,
+            http_server.port,
+            write_experiment(tmp_path, ("2s", "1s", "200ms")),
+            state=st / "state",
+        )
+        assert run.wait_for_event("phase_started", phase="baseline")
+        fill(st)  # the ledger cannot take the faults' entries: they must not be applied
+        code, stdout, stderr = run.finish()
+        assert_server_clean(toxiproxy_clean)
+        assert toxiproxy_clean.api("GET", "/proxies") == {}, "the proxy the run created is left"
+        assert run.marker.read_text() == "rolled back"
+        assert code == 4, stdout + stderr
+        _, journal = journal_of(run)
+        assert journal["status"] == "error"
+        assert "cannot write (No space left on device)" in journal["reason"]
+        assert "was not applied" in journal["reason"]
+        assert not [f for f in journal["faults"] if not f["setup"] and f["applied_s"] is not None]
+        assert "Traceback" not in stdout + stderr

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from ...errors import FaultFailed, PlanRefused, ToxiproxyConflict, ToxiproxyNotFound
+from ...errors import FaultFailed, ToxiproxyConflict, ToxiproxyNotFound
 from ...model import FaultStep
 from ...toxiproxy_client import Stream, ToxiproxyClient
 from ..base import FaultContext, Injection, UndoRecord, Update
@@ -241,21 +241,11 @@ class ClaimInjection(Injection):
         }
 
     async def apply(self, ctx: FaultContext) -> None:
-        from .undo import PREFIX, owner_of
+        from .undo import refuse_other_runs
 
         async with _connect(ctx, self.url) as client:
             with contextlib.suppress(ToxiproxyConflict):  # our own claim: an earlier apply got through
                 await client.create_toxic(
                     self.proxy, type="latency", name=self.marker, toxicity=0.0, attributes={"latency": 0}
                 )
-            proxy = await client.get_proxy(self.proxy)
-        mine = f"{PREFIX}{self.run_id}-"
-        foreign = sorted(t.name for t in proxy.toxics if t.name.startswith(PREFIX) and not t.name.startswith(mine))
-        if foreign:
-            runs = sorted({owner_of(n) or n for n in foreign})
-            raise PlanRefused(
-                f"toxiproxy {self.url}: proxy '{self.proxy}' is claimed by another chaosrun run "
-                f"({', '.join(runs)}; toxics {', '.join(foreign)}); it is still going (from another state folder "
-                f"or host) or was not undone: wait for it, or run `chaosrun stop --toxiproxy {self.url}` "
-                "where it runs, then retry"
-            )
+            refuse_other_runs(self.url, await client.get_proxy(self.proxy), self.run_id)

@@ -21,7 +21,7 @@ from .. import fault
 from ..base import FaultContext, FaultKind, Injection, ParseContext
 from .injections import ClaimInjection, DownInjection, ProxyInjection, ToxicInjection, _connect
 from .params import _ATTRS, DownParams, ToxicParams, _keys, _parse_target, _parse_toxic, key_schema
-from .undo import DOWN_MARKER, PREFIX, _is_mine, _same_address, claim_name, owner_of, toxic_name
+from .undo import DOWN_MARKER, _same_address, claim_name, refuse_other_runs, toxic_name
 
 if TYPE_CHECKING:
     from ...node import Node
@@ -206,14 +206,7 @@ async def _setup(injections: Sequence[Injection], ctx: FaultContext) -> list[Inj
                 f"toxiproxy {url}: proxy '{name}' does not exist and the experiment gives no listen and "
                 "upstream to create it; create it on the server or declare listen/upstream"
             )
-        foreign = sorted(t.name for t in have.toxics if t.name.startswith(PREFIX) and not _is_mine(t.name, ctx.run_id))
-        if foreign:
-            runs = sorted({owner_of(n) or n for n in foreign})
-            raise PlanRefused(
-                f"toxiproxy {url}: proxy '{name}' carries toxics of another chaosrun run "
-                f"({', '.join(runs)}): {', '.join(foreign)}; that run is still going or was not undone: "
-                f"run `chaosrun recover` for it (or `chaosrun stop --toxiproxy {url}`), then retry"
-            )
+        refuse_other_runs(url, have, ctx.run_id)
         if (url, name) not in state.claimed:  # the claim lives on the server: other state folders see it
             state.claimed.add((url, name))
             out.append(_claim_injection(experiment, url, name, ctx.run_id))

@@ -11,8 +11,8 @@ import contextlib
 import re
 from typing import TYPE_CHECKING
 
-from ...errors import RollbackFailed, ToxiproxyNotFound
-from ...toxiproxy_client import ToxiproxyClient
+from ...errors import PlanRefused, RollbackFailed, ToxiproxyNotFound
+from ...toxiproxy_client import Proxy, ToxiproxyClient
 from .. import undoer
 from ..base import FaultContext, UndoRecord
 from .injections import _connect
@@ -45,6 +45,19 @@ def owner_of(name: str) -> str | None:
 
 def _is_mine(name: str, run_id: str) -> bool:
     return name.startswith(f"{PREFIX}{run_id}-")
+
+
+def refuse_other_runs(url: str, proxy: Proxy, run_id: str) -> None:
+    """PlanRefused when the proxy carries another chaosrun run's toxics (its claim, its faults)."""
+    foreign = sorted(t.name for t in proxy.toxics if t.name.startswith(PREFIX) and not _is_mine(t.name, run_id))
+    if foreign:
+        runs = sorted({owner_of(n) or n for n in foreign})
+        raise PlanRefused(
+            f"toxiproxy {url}: proxy '{proxy.name}' carries toxics of another chaosrun run "
+            f"({', '.join(runs)}): {', '.join(foreign)}; that run is still going (perhaps from another state "
+            f"folder or host) or was not undone: wait for it, or run `chaosrun recover` for it (or `chaosrun stop "
+            f"--toxiproxy {url}` where it ran), then retry"
+        )
 
 
 def _same_address(a: str, b: str) -> bool:
