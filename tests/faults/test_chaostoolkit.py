@@ -220,8 +220,8 @@ def test_non_zero_exit_is_a_failed_fault_naming_the_step() -> None:
 
 
 def test_process_timeout_is_a_failed_fault_and_the_child_is_killed(tmp_path: Path) -> None:
-    pidfile = tmp_path / "pid"
-    code = f"import os, time; open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(30)"
+    token = f"chaosrun-test-{uuid.uuid4().hex}"  # names the child in /proc, started or not when the timeout fires
+    code = f"import time; {token!r}; time.sleep(30)"
     inj, ctx = injection(
         f"""
         - fault: chaostoolkit.action
@@ -234,13 +234,23 @@ def test_process_timeout_is_a_failed_fault_and_the_child_is_killed(tmp_path: Pat
         apply(inj, ctx)
     assert "'slow'" in str(info.value)
     # the provider got our timeout, so subprocess.run killed the child (no orphan keeps running)
-    pid = int(pidfile.read_text())
     for _ in range(500):
-        if not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z":
+        if not _running_with(token):
             break
         time.sleep(0.01)
     else:
-        pytest.fail(f"child {pid} still running")
+        pytest.fail(f"the child ({token}) still runs")
+
+
+def _running_with(token: str) -> bool:
+    """Whether a live (not zombie) process has `token` in its command line."""
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if token.encode() in (proc / "cmdline").read_bytes():
+                return (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            continue
+    return False
 
 
 def test_missing_executable_refuses_the_plan() -> None:
