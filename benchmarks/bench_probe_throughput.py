@@ -38,7 +38,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _probe_harness import free_port, print_table, probe_session, run_on, wait_for_port  # noqa: E402
+from _probe_harness import (  # noqa: E402
+    free_port,
+    print_table,
+    probe_session,
+    process_cpu_s,
+    run_on,
+    wait_for_port,
+)
 
 from chaosrun.model import HttpProbe, Region  # noqa: E402
 from chaosrun.probes import ProbeContext, build_sampler  # noqa: E402
@@ -204,7 +211,9 @@ method: []
 
 
 def run_whole_path(bases: list[str], seconds: float) -> tuple[str, int, int, float, float]:
-    """`chaosrun run` on 3 regions x 10 back-to-back probes; samples from its journal, CPU from wait4."""
+    """`chaosrun run` on 3 regions x 10 back-to-back probes; samples from its journal. CPU per sample
+    is the child's CPU from 3 s after its start (start-up done) to `seconds` after it, over the
+    samples of that stretch (the run's rate times its length): start-up and the end are left out."""
     import json
 
     probes = "\n".join(
@@ -224,12 +233,17 @@ def run_whole_path(bases: list[str], seconds: float) -> tuple[str, int, int, flo
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _, _, usage = os.wait4(proc.pid, 0)
-        proc.returncode = 0
+        started = time.monotonic()
+        marks = []
+        for at in (3.0, seconds):
+            time.sleep(max(0.0, started + at - time.monotonic()))
+            marks.append((time.monotonic(), process_cpu_s(proc.pid)))
+        proc.wait(timeout=seconds + 300)
         journal = json.loads((Path(tmp) / "out" / "journal.json").read_text())
     samples = sum(v["samples"] for v in journal["verdicts"])
     failed = sum(v["failures"] for v in journal["verdicts"])
-    cpu_us = (usage.ru_utime + usage.ru_stime) / max(1, samples) * 1e6
+    (t0, c0), (t1, c1) = marks
+    cpu_us = (c1 - c0) / max(1.0, samples / seconds * (t1 - t0)) * 1e6
     print(f"  chaosrun run (whole path): {samples / seconds:,.0f}/s ({failed} failed)", flush=True)
     return "chaosrun run, whole path", samples, failed, samples / seconds, cpu_us
 
@@ -314,7 +328,7 @@ def main() -> int:
     best = rows[0][3]
     verdict = "met" if best >= TARGET_PER_S else "NOT met"
     print("\n1-core cap = 1e6 / CPU us per sample: the client's rate with one core to itself (robust to load)")
-    print("whole path: `chaosrun run` as a subprocess; its CPU includes start-up and writing the journal")
+    print("whole path: `chaosrun run` as a subprocess; CPU from 3 s after its start (start-up left out)")
     print(f"target >= {TARGET_PER_S:,.0f} samples/s (chaosrun, uvloop): {best:,.0f}/s, {verdict}")
     return 0
 

@@ -51,6 +51,8 @@ RSS_AT_S = 10.0
 def _stat(pid: int) -> tuple[float, int]:
     """(CPU seconds, RSS bytes) of a live process, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    if fields[0] == "Z":
+        raise OSError(f"process {pid} has exited")
     cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
     rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     return cpu, rss
@@ -72,20 +74,32 @@ class Figures:
     status: str
 
 
-def _watch(pid: int, sampling_s: float) -> tuple[float, float, float, float, float, float]:
-    """(t, cpu, rss) at RSS_AT_S and at the end of sampling, measured from the child's start."""
+def _watch(pid: int, limit_s: float, ended: Path | None) -> tuple[float, float, float, float, float, float]:
+    """(t, cpu, rss MB) at RSS_AT_S after the child's start, and the last reading before its
+    sampling ended: before `run_ended` appears in `ended` (events.jsonl), or before it exits."""
     start = time.monotonic()
-    marks: list[tuple[float, float, int]] = []
-    for target in (RSS_AT_S, sampling_s - 0.3):
-        time.sleep(max(0.0, start + target - time.monotonic()))
+    first: tuple[float, float, int] | None = None
+    last: tuple[float, float, int] | None = None
+    offset = 0
+    while time.monotonic() - start < limit_s:  # bounded
+        time.sleep(0.25)
+        if ended is not None and ended.exists():
+            with ended.open("rb") as fh:
+                fh.seek(offset)
+                chunk = fh.read()
+            offset += len(chunk)
+            if b'"type":"run_ended"' in chunk:
+                break
         try:
             cpu, rss = _stat(pid)
         except (OSError, IndexError):
             break
-        marks.append((time.monotonic() - start, cpu, rss))
-    while len(marks) < 2:
-        marks.append((float("nan"), float("nan"), 0))
-    (t0, c0, r0), (t1, c1, r1) = marks
+        reading = (time.monotonic() - start, cpu, rss)
+        if first is None and reading[0] >= RSS_AT_S:
+            first = reading
+        last = reading
+    nan = (float("nan"), float("nan"), 0)
+    (t0, c0, r0), (t1, c1, r1) = first or nan, last or nan
     return t0, c0, r0 / 2**20, t1, c1, r1 / 2**20
 
 
@@ -130,14 +144,17 @@ def run_chaosrun(bases: list[str], rate: int, seconds: float, tmp: Path) -> Figu
     os.close(slave)
     drain = threading.Thread(target=_drain, args=(master,), daemon=True)
     drain.start()
-    t0, c0, rss10, t1, c1, rss_end = _watch(proc.pid, seconds + 1.5)  # + start-up
+    t0, c0, rss10, t1, c1, rss_end = _watch(proc.pid, seconds + 120, out / "events.jsonl")
     stdout, _ = proc.communicate(timeout=seconds + 600)
     drain.join(5)
     journal = json.loads((out / "journal.json").read_text())
     taken = sum(v["samples"] for v in journal["verdicts"])
     not_taken = sum(v.get("not_taken", 0) for v in journal["verdicts"])
     failed = sum(v["failures"] for v in journal["verdicts"])
-    window = [t for s in journal["samples"]["series"] for t in s["t"] if t0 - 1.5 <= t <= t1 - 1.5]
+    # samples in the measured stretch: the run's clock starts after the child's start-up
+    run_end = max((t for s in journal["samples"]["series"] for t in s["t"][-1:]), default=0.0)
+    shift = t1 - run_end  # child time - run time, about (the last reading is at the run's end)
+    window = [t for s in journal["samples"]["series"] for t in s["t"] if t0 - shift <= t <= t1 - shift]
     retried = sum(1 for row in _rows(out) if len(row) > 8 and row[8] == 1)
     if proc.returncode not in (0, 7):
         print(stdout)
@@ -183,7 +200,7 @@ def run_bare(bases: list[str], rate: int, seconds: float) -> Figures:
         stdout=subprocess.PIPE,
         text=True,
     )
-    t0, c0, rss10, t1, c1, rss_end = _watch(proc.pid, seconds + 0.5)
+    t0, c0, rss10, t1, c1, rss_end = _watch(proc.pid, seconds + 120, None)
     stdout, _ = proc.communicate(timeout=seconds + 120)
     counts = json.loads(stdout.strip().splitlines()[-1])
     in_window = counts["taken"] * max(0.0, (t1 - t0)) / seconds

@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 MAX_NOT_TAKEN_RATIO = 0.10  # a phase with more of its scheduled samples not taken is inconclusive
+MIN_NOT_TAKEN = 3  # ... once at least this many were not taken (one hiccup in a tiny phase is not)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -308,10 +309,11 @@ class SeriesAccumulator:
         data.longest_gap_s = max(data.longest_gap_s, t - data.gap_start_t + self.every_s)
 
     def is_inconclusive(self, phase: Phase) -> bool:
-        """More than MAX_NOT_TAKEN_RATIO of the phase's scheduled samples not taken, or a run of
-        samples not taken at least as long as the tolerance's window (a window never observed)."""
+        """At least MIN_NOT_TAKEN samples not taken, and more than MAX_NOT_TAKEN_RATIO of the
+        phase's scheduled samples, or a run of them at least as long as the tolerance's window
+        (a window never observed)."""
         data = self._phases.get(phase)
-        if data is None or data.not_taken == 0:
+        if data is None or data.not_taken < MIN_NOT_TAKEN:
             return False
         scheduled = data.figures.samples + data.not_taken
         if data.not_taken > MAX_NOT_TAKEN_RATIO * scheduled:

@@ -24,8 +24,10 @@ from typing import Any
 
 import pytest
 
+from chaosrun import sampling as sampling_module
 from chaosrun.model import Experiment, HttpProbe, Phases, Probe, Region, Tolerance
 from chaosrun.runner import run_experiment
+from chaosrun.sampling import LiveWindow
 from chaosrun.units import parse_bound
 from tests.cli import ROOT, run_cli
 from tests.engine.support import LOC
@@ -78,7 +80,17 @@ def _rows(out: Path) -> list[list[Any]]:
     return rows
 
 
-def test_a_rate_that_fills_the_live_window_fails_no_sample_and_reuses_connections(tmp_path: Path) -> None:
+def test_a_rate_that_fills_the_live_window_fails_no_sample_and_reuses_connections(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lives: list[LiveWindow] = []
+
+    class CountedLive(LiveWindow):
+        def __init__(self) -> None:
+            super().__init__()
+            lives.append(self)
+
+    monkeypatch.setattr(sampling_module, "LiveWindow", CountedLive)
     server = FastHttpServer()
     try:
         # 3 regions x every 5 ms = 600 samples/s for 7 s: the 5 s live window fills
@@ -95,6 +107,11 @@ def test_a_rate_that_fills_the_live_window_fails_no_sample_and_reuses_connection
     assert journal["status"] in ("held", "inconclusive"), journal["reason"]
     assert (code, journal["status"]) in ((0, "held"), (7, "inconclusive"))
     assert server.connections < taken / 10  # kept alive: not a connection per sample
+    # the live window held seconds of samples, yet each sample was appended once and dropped
+    # at most once: the work per sample did not grow with the window (counted, not timed)
+    (live,) = lives
+    assert live.ops <= 2 * taken, (live.ops, taken)
+    assert max(len(d) for d in live.oks.values()) > 100
 
 
 def test_a_server_closing_kept_alive_connections_causes_no_false_failure(tmp_path: Path) -> None:

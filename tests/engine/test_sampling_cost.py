@@ -201,3 +201,42 @@ def _sample(phase: str, t: float, *, ok: bool, latency: float | None = 0.001) ->
         status=None,
         error=None,  # type: ignore[arg-type]
     )
+
+
+def test_memory_error_and_ticks_far_behind_are_not_taken_never_failed() -> None:
+    import asyncio
+    import time
+
+    from chaosrun.sample import Outcome
+    from chaosrun.scheduler import NOT_TAKEN_LATE, NOT_TAKEN_MEMORY, sample_series
+
+    calls = 0
+
+    async def sampler() -> Outcome:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            time.sleep(0.6)  # noqa: ASYNC251  (chaosrun itself blocked: the ticks due meanwhile are late)
+        if calls == 2:
+            raise MemoryError
+        return Outcome(True, 0.001, 200)
+
+    async def main() -> list[Outcome]:
+        got: list[Outcome] = []
+        start = time.monotonic()
+        await sample_series(
+            sampler,
+            every_s=0.05,
+            start_mono=start,
+            stop_mono=start + 1.0,
+            on_sample=lambda t, lag, o: got.append(o),
+            late_s=0.25,
+        )
+        return got
+
+    outcomes = asyncio.run(main())
+    reasons = [o.not_taken for o in outcomes]
+    assert NOT_TAKEN_MEMORY in reasons
+    assert reasons.count(NOT_TAKEN_LATE) >= 3  # ticks more than 250 ms late were not started
+    assert all(o.ok for o in outcomes if o.not_taken is None)
+    assert all(not o.ok and o.error is None for o in outcomes if o.not_taken is not None)
