@@ -462,6 +462,7 @@ class Engine:
     def _judge(self) -> None:
         self._close_last_phase()
         self._sampling.close_spans()
+        self.result.not_taken = list(self._sampling.spans)
         self.journal.flush_samples()
         # a fault or recovery phase of 0 s (an experiment that only watches, or no
         # recovery phase) has nothing to judge: it is left out, not failed for want of samples

@@ -415,6 +415,17 @@ class JournalWriter:
             "errors": list(result.errors),
             "remaining": list(result.remaining),
             "signals": list(result.signals),
+            "not_taken": [
+                {
+                    "probe": n.probe,
+                    "region": n.region,
+                    "from_s": round(n.from_s, 4),
+                    "to_s": round(n.to_s, 4),
+                    "samples": n.samples,
+                    "reason": n.reason,
+                }
+                for n in result.not_taken
+            ],
             "events": self.events,  # type: ignore[dict-item]
             "score": None,  # set by finish(score_of=...): a pure function of this journal
         }

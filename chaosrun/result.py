@@ -8,7 +8,16 @@ from typing import Literal
 from .model import Phase
 from .verdict import PhaseVerdict, RecoveryResult
 
-__all__ = ["EXIT_CODES", "FaultRecord", "GuardrailTrip", "PhaseSpan", "RollbackRecord", "RunResult", "Status"]
+__all__ = [
+    "EXIT_CODES",
+    "FaultRecord",
+    "GuardrailTrip",
+    "NotTakenSpan",
+    "PhaseSpan",
+    "RollbackRecord",
+    "RunResult",
+    "Status",
+]
 
 Status = Literal["held", "deviated", "not_steady", "aborted", "error", "rollback_failed", "inconclusive"]
 
@@ -68,6 +77,19 @@ class GuardrailTrip:
     reaction_ms: float | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotTakenSpan:
+    """A stretch of time in which chaosrun could not take (or time) samples honestly: a run of one
+    series' samples not taken (probe and region set), or a stall of its event loop (both None)."""
+
+    from_s: float
+    to_s: float
+    reason: str
+    probe: str | None = None
+    region: str | None = None
+    samples: int = 0
+
+
 @dataclass(slots=True, kw_only=True)
 class RunResult:
     run_id: str
@@ -85,3 +107,4 @@ class RunResult:
     errors: list[str] = field(default_factory=list)
     remaining: list[str] = field(default_factory=list)
     signals: list[str] = field(default_factory=list)
+    not_taken: list[NotTakenSpan] = field(default_factory=list)  # bounded (sampling's span cap)

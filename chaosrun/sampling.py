@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from .health import NOT_TAKEN_STALL, STALL_S, LoopHealth
 from .journal import Clock, JournalWriter
 from .model import Experiment, Phase, ProbeSpec, Region
-from .result import PhaseSpan
+from .result import NotTakenSpan, PhaseSpan
 from .sample import Outcome, Sample
 from .verdict import GuardrailMonitor, SeriesAccumulator, compute_stats
 
@@ -129,6 +129,7 @@ class Sampling:
         self.health = LoopHealth(on_stall=self._on_stall)
         self._spans: dict[tuple[str, str], _Span] = {}  # open runs of samples not taken, per series
         self._span_events = 0
+        self.spans: list[NotTakenSpan] = []  # closed runs of samples not taken and stalls (bounded), for the report
         self.not_taken = 0  # samples not taken, all series
         self._not_taken_logged = 0
         self._retried = 0
@@ -137,6 +138,8 @@ class Sampling:
     def _on_stall(self, start_mono: float, end_mono: float) -> None:
         t0, t1 = start_mono - self.clock.mono0, end_mono - self.clock.mono0
         self.journal.event("stall", from_s=round(t0, 4), to_s=round(t1, 4), duration_s=round(t1 - t0, 4))
+        if len(self.spans) < _MAX_SPAN_EVENTS:
+            self.spans.append(NotTakenSpan(from_s=t0, to_s=t1, reason="chaosrun stalled (its event loop did not run)"))
         self._log(
             f"chaosrun stalled for {t1 - t0:.1f}s (its event loop did not run): the samples of that time are "
             "not taken, and not counted against the target"
@@ -196,6 +199,10 @@ class Sampling:
         if span is None or self._span_events >= _MAX_SPAN_EVENTS:
             return
         self._span_events += 1
+        self.spans.append(
+            NotTakenSpan(from_s=span.from_s, to_s=span.to_s, reason=span.reason, probe=key[0], region=key[1],
+                         samples=span.samples)
+        )  # fmt: skip
         self.journal.event(
             "not_taken",
             probe=key[0],

@@ -21,6 +21,7 @@ __all__ = [
     "GuardrailTrip",
     "HostInfo",
     "Journal",
+    "NotTaken",
     "PhasePlan",
     "PhaseSpan",
     "ProbeInfo",
@@ -207,6 +208,18 @@ class GuardrailTrip:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NotTaken:
+    """Samples chaosrun could not take honestly (a series' run of them, or a stall: no probe/region)."""
+
+    from_s: float
+    to_s: float
+    reason: str = ""
+    probe: str | None = None
+    region: str | None = None
+    samples: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Journal:
     """One run, as the report sees it."""
 
@@ -231,6 +244,7 @@ class Journal:
     guardrails: tuple[GuardrailTrip, ...] = ()
     errors: tuple[str, ...] = ()
     remaining: tuple[str, ...] = ()
+    not_taken: tuple[NotTaken, ...] = ()
     notes: tuple[str, ...] = ()  # what the parser had to guess or drop, shown in the report
 
     @property

@@ -329,6 +329,26 @@ def _missing_fault_spans(journal: Journal) -> list[Span]:
     ]  # fmt: skip
 
 
+def _not_taken_spans(journal: Journal) -> list[Span]:
+    """Where chaosrun could not take samples honestly (stalls: every region; runs of one series'
+    samples: their region), overlapping stretches merged so a chart shades each once."""
+    by_region: dict[str | None, list[tuple[float, float, str]]] = {}
+    for n in journal.not_taken:
+        # a run of one sample has no length: shade at least a fifth of a second around it
+        lo, hi = (n.from_s, n.to_s) if n.to_s - n.from_s >= 0.2 else (n.from_s - 0.1, n.from_s + 0.1)
+        by_region.setdefault(n.region, []).append((max(0.0, lo), hi, n.reason))
+    spans: list[Span] = []
+    for region, items in by_region.items():
+        merged: list[tuple[float, float, str]] = []
+        for lo, hi, reason in sorted(items):
+            if merged and lo <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], hi), merged[-1][2])
+            else:
+                merged.append((lo, hi, reason))
+        spans += [Span(start_s=lo, end_s=hi, label=f"not taken: {why}", region=region) for lo, hi, why in merged]
+    return spans
+
+
 def _missing_faults(journal: Journal) -> str:
     gone = [f for f in journal.faults if f.missing_s is not None]
     if not gone:  # the hypothesis was tested under every fault for the whole fault phase
@@ -346,7 +366,7 @@ def render_sections(
     journal: Journal, score: Score, figures: Sequence[RegionFigure], history: Sequence[RunSummary] | None
 ) -> str:
     """Every section, in the order of SECTIONS; `history`: this experiment's runs, newest first."""
-    overview = make_overview(journal, _missing_fault_spans(journal))
+    overview = make_overview(journal, _missing_fault_spans(journal) + _not_taken_spans(journal))
     return "".join((
         overview_section(journal, overview), _score(score), _missing_faults(journal),
         regions_section(journal, overview),

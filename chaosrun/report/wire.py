@@ -28,6 +28,7 @@ from .data import (
     GuardrailTrip,
     HostInfo,
     Journal,
+    NotTaken,
     PhasePlan,
     PhaseSpan,
     ProbeInfo,
@@ -293,5 +294,17 @@ def parse_journal(wire: object) -> Journal:
         ),
         errors=w.strs("errors"),
         remaining=w.strs("remaining"),
+        not_taken=tuple(
+            NotTaken(
+                from_s=f,
+                to_s=max(f, n.num("to_s") or f),
+                reason=n.text("reason"),
+                probe=n.opt_text("probe") or None,
+                region=n.opt_text("region") or None,
+                samples=n.integer("samples"),
+            )
+            for n in w.objs("not_taken")
+            if (f := n.num("from_s")) is not None
+        ),
         notes=tuple(notes),
     )

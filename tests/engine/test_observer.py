@@ -232,7 +232,13 @@ def test_a_stalled_chaosrun_is_reported_and_never_blamed_on_the_target(tmp_path:
     assert "verdict: INCONCLUSIVE" in stdout and "not taken" in stdout
     junit = (out / "junit.xml").read_text()
     assert "Inconclusive" in junit and "samples not taken" in junit
-    assert "inconclusive" in (out / "report.html").read_text()
+    # journal.json keeps the stretches not taken (the stall, every region), and the report shades them
+    stalled = [n for n in journal["not_taken"] if n["probe"] is None]
+    assert stalled and max(n["to_s"] - n["from_s"] for n in stalled) > 2.0, journal["not_taken"]
+    assert any(n["probe"] is not None and n["samples"] > 0 for n in journal["not_taken"])
+    report = (out / "report.html").read_text()
+    assert "inconclusive" in report
+    assert "not taken: chaosrun stalled (its event loop did not run)" in report
 
 
 BODY_EXPERIMENT = """\
