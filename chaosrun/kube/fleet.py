@@ -220,9 +220,11 @@ class AgentFleet:
                 self.log(f"matrix {c['from']} -> {c['to']}: {c['ok']}/{c['samples']} samples ok")
 
     def excuse(self, verdicts: list[PhaseVerdict], phases: list[PhaseSpan]) -> list[PhaseVerdict]:
-        """Verdicts that failed only for want of samples, in a phase that had not ended when the
-        series' agent was lost, are not judged: those samples were not taken (never failures of
-        the target). Each one is journaled as `samples_not_taken`."""
+        """The verdicts of a lost agent's series in a phase that had not ended when it was lost are
+        inconclusive (the observer-honesty rule: the rest of the phase was not observed), unless
+        they deviated on samples taken before the loss: samples not taken are never failures of
+        the target, and a phase not observed to its end is never held. Each one is journaled as
+        `samples_not_taken`."""
         lost = {(s.probe, s.target): a for a in self.agents if a.lost and a.lost_t is not None for s in a.plan.series}
         out = []
         for v in verdicts:
@@ -230,15 +232,15 @@ class AgentFleet:
             span = next((p for p in phases if p.name == v.phase), None)
             lost_t = None if agent is None else agent.lost_t
             in_time = lost_t is not None and span is not None and (span.end_s is None or lost_t <= span.end_s)
-            if agent is None or lost_t is None or not in_time or v.held is not False:
+            if agent is None or lost_t is None or not in_time or not v.judged:
                 out.append(v)
                 continue
-            if not all(_FOR_WANT_OF_SAMPLES.match(r) for r in v.reasons):
+            if v.held is False and not all(_FOR_WANT_OF_SAMPLES.match(r) for r in v.reasons):
                 out.append(v)  # real failures, sampled before the agent was lost, still count
                 continue
             why = f"samples not taken: the agent for region {agent.job.region} was lost at {lost_t:.1f}s"
             self.journal.event("samples_not_taken", probe=v.probe, region=v.region, phase=v.phase, reason=why)
-            out.append(dataclasses.replace(v, judged=False, held=None, reasons=(why, *v.reasons)))
+            out.append(dataclasses.replace(v, held=None, inconclusive=True, reasons=(why, *v.reasons)))
         return out
 
     # ------------------------------------------------------------------ the log stream
