@@ -124,6 +124,7 @@ CHECK_HELP = """\b
 Exit codes (the code the real run would end with; the most severe one):
   0  every check passed: the run would start
   2  invalid input, or the run would be refused (caps, un-recovered fault, another run on a target)
+  3  a guardrail's own probe failed: the guardrail would trip
   4  a back end is unreachable or refuses (Toxiproxy down, Kubernetes credentials without the verbs)
   6  a probe failed its sample: the baseline would not hold
 """

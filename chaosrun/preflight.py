@@ -9,13 +9,13 @@ What it checks, in order, each as one line (`ok`, `FAIL` with where and what nex
 - Kubernetes: the credentials may `get`, `list` and `delete` pods in each namespace a step
   targets (a SelfSubjectAccessReview per verb: nothing is created but the review);
 - one sample of every probe in every region, which must succeed (else the run would stop
-  as not steady);
+  as not steady), and of every guardrail's own probe (else it would trip);
 - the ledger: no un-recovered fault and no live run holding one of the targets;
 - what undoes what, and when (restarts, rollbacks), listed for information.
 
-A failure carries the exit code the real run would end with (2 refused or invalid, 4 a back
-end unreachable or refusing, 6 not steady); `chaosrun check` exits with the most severe one,
-0 only when the real run would start.
+A failure carries the exit code the real run would end with (2 refused or invalid, 3 a
+guardrail would trip, 4 a back end unreachable or refusing, 6 not steady); `chaosrun check`
+exits with the most severe one, 0 only when the real run would start.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from .errors import ChaosrunError
 from .faults import FaultContext, Injection, get_kind
 from .ledger import Ledger
-from .model import Experiment, Probe, Region
+from .model import Experiment, ProbeSpec, Region
 from .units import format_duration
 
 if TYPE_CHECKING:
@@ -198,12 +198,21 @@ async def _probes(exp: Experiment, http: aiohttp.ClientSession, secrets: dict[st
     from .probes import ProbeContext, build_sampler
 
     pctx = ProbeContext(http=http, secrets=secrets, base_dir=str(Path(exp.source).parent) if exp.source else ".")
-    jobs = [(p, exp.region(r)) for p in exp.probes for r in p.regions]
+    # (name, spec, region, where, exit code if it fails): steady-state probes, then guard probes
+    jobs: list[tuple[str, ProbeSpec, Region, str, int]] = [
+        (f"probe {p.name}", p.spec, exp.region(r), str(p.location), 6) for p in exp.probes for r in p.regions
+    ]
+    jobs += [
+        (f"guardrail {g.name}", g.spec, exp.region(r), str(g.location), 3)
+        for g in exp.guardrails
+        if g.spec is not None
+        for r in g.regions
+    ]
 
-    async def one(probe: Probe, region: Region) -> tuple[bool, float | None, str | None]:
-        limit = probe.spec.timeout_s + 2.0
+    async def one(spec: ProbeSpec, region: Region) -> tuple[bool, float | None, str | None]:
+        limit = spec.timeout_s + 2.0
         try:
-            sampler = build_sampler(probe.spec, region, pctx)
+            sampler = build_sampler(spec, region, pctx)
             async with asyncio.timeout(limit):
                 outcome = await sampler()
         except TimeoutError:
@@ -212,18 +221,20 @@ async def _probes(exp: Experiment, http: aiohttp.ClientSession, secrets: dict[st
             return False, None, f"{type(exc).__name__}: {exc}"
         return outcome.ok, outcome.latency_s, outcome.error
 
-    results = await asyncio.gather(*(one(p, r) for p, r in jobs))
+    results = await asyncio.gather(*(one(spec, region) for _, spec, region, _, _ in jobs))
     out = []
-    for (probe, region), (ok, latency, error) in zip(jobs, results, strict=True):
+    for (name, _, region, where, code), (ok, latency, error) in zip(jobs, results, strict=True):
         took = f" in {latency * 1000:.0f}ms" if latency is not None else ""
         if ok:
-            out.append(Check(ok=True, what=f"probe {probe.name} in {region.name}: ok{took}"))
-        else:
-            out.append(Check(
-                ok=False, where=str(probe.location), code=6,
-                what=f"probe {probe.name} in {region.name}: failed{took}: {error or 'no reason given'}; the "
-                     "baseline would not hold (the run would stop as not steady)",
-            ))  # fmt: skip
+            out.append(Check(ok=True, what=f"{name} in {region.name}: ok{took}"))
+            continue
+        then = (
+            "the baseline would not hold (the run would stop as not steady)"
+            if code == 6
+            else "the guardrail would trip (the run would abort)"
+        )
+        what = f"{name} in {region.name}: failed{took}: {error or 'no reason given'}; {then}"
+        out.append(Check(ok=False, where=where, code=code, what=what))
     return out
 
 

@@ -206,7 +206,7 @@ async def run_experiment(
     if write_reports and (journal_path.parent / "report.html").exists():
         echo(f"report:  {journal_path.parent / 'report.html'}")
     if min_score is not None and result.status in ("held", "deviated"):
-        # the score decides between held and deviated (a held run scores 100); every other
+        # the score (impact, the worst region) decides for held and deviated runs; every other
         # status (aborted, error, not steady, rollback failed) keeps its own exit code
         if not isinstance(value, int | float):
             echo(f"no resilience score could be computed: --min-score {min_score} fails the gate")

@@ -229,3 +229,18 @@ method:
     label_selector: app=web
     kubeconfig: {kubeconfig}
 """
+
+
+def test_a_failing_guard_probe_would_trip_exit_3(
+    make_http_server: Callable[[str], HttpServer], listener: tuple[int, int], tmp_path: Path
+) -> None:
+    good, guard = make_http_server("good"), make_http_server("guard")
+    guard.set_mode("failing")
+    _, port = listener
+    extra = f'guardrails:\n  - {{name: error-budget, http: {{url: "{guard.url}/mode"}}, success_ratio: ">= 0.5"}}\n'
+    exp = _write(tmp_path, "drill.yaml", _process_drill(good.url, port, extra))
+    done = run_cli("check", str(exp), state_dir=tmp_path / "state")
+    assert done.returncode == 3, done.stdout + done.stderr
+    (fail,) = [line for line in done.stdout.splitlines() if line.strip().startswith("FAIL")]
+    assert f"{exp}:13:5: guardrail error-budget in local: failed in " in fail
+    assert "the guardrail would trip (the run would abort)" in fail
