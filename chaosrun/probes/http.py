@@ -157,8 +157,8 @@ def build_http_sampler(spec: HttpProbe, region: Region, ctx: ProbeContext) -> Sa
     url = target.url
     if target.host_header is not None and not any(k.lower() == "host" for k in headers):
         headers["Host"] = target.host_header
-    ssl_arg = ssl_context(tls, secrets, where=where) if url.startswith("https:") else True
     sni = target.server_hostname
+    ssl_arg = ssl_context(tls, secrets, where=where, server_hostname=sni) if url.startswith("https:") else True
     timed_out = timeout_text(timeout_s)
     limit = spec.max_body_bytes
     too_big = body_limit_text(limit)

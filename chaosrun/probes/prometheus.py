@@ -73,8 +73,11 @@ class PromApi:
         target = route(base.rstrip("/") + "/api/v1/query", region, tls)
         if target.host_header is not None:
             headers.setdefault("Host", target.host_header)
-        ssl_arg = ssl_context(tls, secrets, where=where) if target.url.startswith("https:") else True
-        return cls(ctx.http, target.url, headers, ssl_arg, target.server_hostname, secrets)
+        sni = target.server_hostname
+        ssl_arg = (
+            ssl_context(tls, secrets, where=where, server_hostname=sni) if target.url.startswith("https:") else True
+        )
+        return cls(ctx.http, target.url, headers, ssl_arg, sni, secrets)
 
     async def value(self, query: str, *, empty_is: float | None = None) -> float:
         """The single number `query` evaluates to now. Raises QueryError (stable text) otherwise;

@@ -27,7 +27,7 @@ from ..model import Region, TlsOptions
 
 __all__ = ["Route", "describe_refusal", "describe_tls_error", "route", "ssl_context", "tls_warnings"]
 
-_CONTEXTS: dict[tuple[TlsOptions, str], ssl.SSLContext] = {}
+_CONTEXTS: dict[tuple[TlsOptions, str, str | None], ssl.SSLContext] = {}
 
 # OpenSSL X509_V_ERR_* codes (x509_vfy.h) -> the cause a person acts on
 _VERIFY_CAUSES = {
@@ -87,16 +87,22 @@ def route(url: str, region: Region, opts: TlsOptions | None) -> Route:
     return Route(target, parts.netloc, sni)
 
 
-def ssl_context(opts: TlsOptions | None, secrets: Mapping[str, str], *, where: str) -> ssl.SSLContext | bool:
+def ssl_context(
+    opts: TlsOptions | None, secrets: Mapping[str, str], *, where: str, server_hostname: str | None = None
+) -> ssl.SSLContext | bool:
     """The SSL context for `opts` (True: aiohttp's default verifying context; False: no verification).
 
+    A context per `server_hostname` too: pooled connections are keyed by their context, so a
+    connection verified for one name is never reused for another name on the same address
+    (whatever the aiohttp version's pool key holds).
     Raises InvalidInput naming `where` when a file cannot be read or a key does not match."""
-    if opts is None:
+    if opts is None and server_hostname is None:
         return True
+    opts = opts or TlsOptions()
     if opts.insecure_skip_verify and opts.cert_file is None:
         return False
     key_text = secrets.get(opts.key_secret, "") if opts.key_secret else ""
-    cache_key = (opts, key_text)
+    cache_key = (opts, key_text, server_hostname)
     if cache_key in _CONTEXTS:
         return _CONTEXTS[cache_key]
     try:

@@ -43,3 +43,19 @@ def take_sample(
     spec: ProbeSpec, region: Region = LOCAL, *, secrets: Mapping[str, str] | None = None, base_dir: str = "."
 ) -> Outcome:
     return take_samples(spec, region, secrets=secrets, base_dir=base_dir)[0]
+
+
+def take_tls_sample(
+    spec: ProbeSpec, region: Region = LOCAL, *, secrets: Mapping[str, str] | None = None, settle_s: float = 0.5
+) -> Outcome:
+    """`take_sample` for HTTPS targets: after the session closes, the loop runs `settle_s` more so
+    TLS transports (a failed handshake's too) finish closing before `asyncio.run` closes the loop;
+    otherwise their sockets are only reclaimed by the garbage collector (a ResourceWarning)."""
+
+    async def main() -> Outcome:
+        async with aiohttp.ClientSession() as http:
+            outcome = await build_sampler(spec, region, ProbeContext(http=http, secrets=dict(secrets or {})))()
+        await asyncio.sleep(settle_s)
+        return outcome
+
+    return asyncio.run(main())

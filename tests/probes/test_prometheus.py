@@ -22,7 +22,7 @@ from tests.fixtures.nginx import VHost, run_nginx
 from tests.fixtures.prometheus import Exporter, PrometheusServer, start_prometheus
 from tests.fixtures.toxiproxy_server import free_port
 
-from ._support import take_sample
+from ._support import take_tls_sample as take_sample
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,9 @@ def test_a_bound_relative_to_the_baseline_learns_in_the_baseline(setup: Setup) -
             phase[0] = "baseline"
             first = [await sampler(), await sampler()]
             phase[0] = "fault"
-            return [*first, await sampler()]
+            outcomes = [*first, await sampler()]
+        await asyncio.sleep(0.5)  # transports finish closing before the loop does (see take_tls_sample)
+        return outcomes
 
     query = 'app_queue_depth{region="us-east"}'
     held = asyncio.run(run(PrometheusProbe(query=query, value=Bound(op="<=", factor=1.5))))

@@ -19,7 +19,7 @@ from chaosrun.errors import InvalidInput
 from chaosrun.model import HttpProbe, Region, TlsOptions
 from tests.fixtures.nginx import VHost, run_nginx
 
-from ._support import take_sample
+from ._support import take_tls_sample as take_sample
 
 NAME = "api.example.test"
 US, EU, EXPIRED, MTLS = "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"
@@ -178,3 +178,25 @@ def test_a_ca_file_that_is_not_a_certificate_is_refused_before_sampling(pki: Pki
     bad.write_text("hello\n")
     with pytest.raises(InvalidInput, match=r"cannot use ca_file .*not-a-ca\.pem: "):
         take_sample(HttpProbe(url=_url(pki)), _region(US, tls=TlsOptions(ca_file=str(bad))))
+
+
+def test_a_pooled_connection_is_never_reused_for_another_name(pki: Pki) -> None:
+    """Same address, same options, one session: the second name gets its own verified handshake."""
+    import asyncio
+
+    import aiohttp
+
+    from chaosrun.probes import ProbeContext, build_sampler
+
+    region = _region(US, tls=TlsOptions(ca_file=str(pki.ca)))
+
+    async def main() -> list[str | None]:
+        async with aiohttp.ClientSession() as http:
+            ctx = ProbeContext(http=http, secrets={})
+            good = build_sampler(HttpProbe(url=_url(pki)), region, ctx)
+            other = build_sampler(HttpProbe(url=_url(pki, "other.example.test")), region, ctx)
+            errors = [(await good()).error, (await other()).error, (await good()).error]
+        await asyncio.sleep(0.5)  # TLS transports finish closing before the loop does (see take_tls_sample)
+        return errors
+
+    assert asyncio.run(main()) == [None, "TLS: hostname mismatch", None]
