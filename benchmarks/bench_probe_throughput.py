@@ -49,7 +49,7 @@ from _probe_harness import (  # noqa: E402
 
 from chaosrun.model import HttpProbe, Region  # noqa: E402
 from chaosrun.probes import ProbeContext, build_sampler  # noqa: E402
-from chaosrun.scheduler import sample_series  # noqa: E402
+from chaosrun.running.scheduler import sample_series  # noqa: E402
 
 NGINX = "/usr/sbin/nginx"
 WRK = "/usr/bin/wrk"

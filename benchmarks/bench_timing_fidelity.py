@@ -44,8 +44,8 @@ from _probe_harness import free_port, pct, print_table, probe_session, process_c
 
 from chaosrun.model import HttpProbe, Region  # noqa: E402
 from chaosrun.probes import ProbeContext, build_sampler  # noqa: E402
+from chaosrun.running.scheduler import in_flight_bound, sample_series  # noqa: E402
 from chaosrun.sample import Outcome  # noqa: E402
-from chaosrun.scheduler import in_flight_bound, sample_series  # noqa: E402
 
 HOLD_MS = 100
 SERIES = 20

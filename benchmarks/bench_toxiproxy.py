@@ -35,10 +35,10 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from chaosrun.clients.toxiproxy import ToxiproxyClient  # noqa: E402
 from chaosrun.faults import FaultContext  # noqa: E402
 from chaosrun.faults.toxiproxy import ToxicInjection, undo_toxiproxy  # noqa: E402
 from chaosrun.model import Experiment, FaultParams, FaultStep, Location, Phases  # noqa: E402
-from chaosrun.toxiproxy_client import ToxiproxyClient  # noqa: E402
 
 BINARY = ROOT / ".tools" / "bin" / "toxiproxy-server"
 RUN_ID = "20260101T000000Z-bench0"

@@ -20,7 +20,7 @@ import click
 
 from . import __version__
 from .errors import ChaosrunError, InvalidInput
-from .runner import run_experiment
+from .running.runner import run_experiment
 
 __all__ = ["main"]
 
@@ -45,14 +45,14 @@ Exit codes:
 
 def _run_async(coro: Coroutine[Any, Any, T]) -> T:
     """asyncio, once: uvloop when available (lower scheduling jitter for probes)."""
-    from .scheduler import fast_loop_factory
+    from .running.scheduler import fast_loop_factory
 
     with asyncio.Runner(loop_factory=fast_loop_factory()) as runner:
         return runner.run(coro)
 
 
 def _fail(exc: ChaosrunError) -> None:
-    from .progress import printable
+    from .running.progress import printable
 
     for line in str(exc).splitlines() or [type(exc).__name__]:
         _say(f"error: {printable(line)}")
@@ -72,7 +72,7 @@ def _parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
 def _state_dir(option: str | None) -> Path:
     if option:
         return Path(option)
-    from .state import default_state_dir
+    from .safety.state import default_state_dir
 
     return Path(default_state_dir())
 
@@ -147,8 +147,8 @@ def check(
     the rollbacks). Exit 0 only when the real run would start; each failure is one located line."""
     import secrets as secrets_module
 
-    from .engine import install_interrupt_handlers
-    from .preflight import check_files
+    from .running.engine import install_interrupt_handlers
+    from .running.preflight import check_files
     from .settings import load_settings, settings_path
 
     install_interrupt_handlers()
@@ -245,8 +245,8 @@ def run(
     """Run an experiment (chaosrun's, or Chaos Toolkit's as it is): baseline, fault, recovery;
     Ctrl-C rolls back."""
     from .ctk import is_ctk_experiment
-    from .engine import install_interrupt_handlers
     from .loader import load_experiment
+    from .running.engine import install_interrupt_handlers
     from .settings import load_settings, settings_path
 
     install_interrupt_handlers()
@@ -321,7 +321,7 @@ def demo(
     4 when the demo system could not start. Everything started is stopped, also on Ctrl-C.
     """
     from .demo import DEMOS, run_demo
-    from .engine import install_interrupt_handlers
+    from .running.engine import install_interrupt_handlers
 
     install_interrupt_handlers()
     known = {d.name for d in DEMOS}
@@ -407,8 +407,8 @@ Exit codes:
 @click.option("--include-live", is_flag=True, help="Also undo entries of runs that are still alive.")
 def recover(state_dir: str | None, include_live: bool) -> None:
     """Undo every fault left in the ledger by runs that died (kill -9, power loss). Safe to repeat."""
-    from .ledger import Ledger
-    from .recovery import recover as do_recover
+    from .safety.ledger import Ledger
+    from .safety.recovery import recover as do_recover
 
     report = _run_async(do_recover(Ledger(_state_dir(state_dir)), include_live=include_live, echo=click.echo))
     click.echo(f"recovered {len(report.undone)}, failed {len(report.failed)}, skipped {len(report.skipped_live)}")
@@ -434,8 +434,8 @@ def recover(state_dir: str | None, include_live: bool) -> None:
 )
 def stop(state_dir: str | None, toxiproxy_urls: tuple[str, ...], settings_file: str | None, wait_s: float) -> None:
     """Emergency stop: abort every chaosrun run on this host and remove every chaosrun-owned fault."""
-    from .ledger import Ledger
-    from .recovery import emergency_stop
+    from .safety.ledger import Ledger
+    from .safety.recovery import emergency_stop
     from .settings import load_settings, settings_path
 
     try:
@@ -476,7 +476,7 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except (click.Abort, KeyboardInterrupt):
-        engine = sys.modules.get("chaosrun.engine")
+        engine = sys.modules.get("chaosrun.running.engine")
         name = (engine.interrupted() if engine is not None else None) or "SIGINT"
         _say(f"\nchaosrun: stopped by {name}; if a fault may still be active, run `chaosrun recover`")
         _exit(3)

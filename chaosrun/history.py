@@ -20,7 +20,7 @@ from .report import fmt
 from .report.data import Journal
 from .report.results import RegionFigure, region_figures
 from .report.score import score_journal
-from .state import default_state_dir
+from .safety.state import default_state_dir
 
 __all__ = [
     "ProbeFigure",

@@ -26,12 +26,12 @@ from . import __version__
 from .faults.base import JSON
 from .model import Experiment, Guardrail, Probe, ProbeSpec
 from .result import RunResult
+from .safety.secret import Redactor
 from .sample import Sample
-from .secret import Redactor
 from .units import format_duration
 
 if TYPE_CHECKING:
-    from .verdict import Stats
+    from .judging.verdict import Stats
 
 __all__ = ["SCHEMA_VERSION", "Clock", "JournalWriter", "Redactor", "fallback_dirs", "iso", "probe_target"]
 

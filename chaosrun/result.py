@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .judging.verdict import PhaseVerdict, RecoveryResult
 from .model import Phase
-from .verdict import PhaseVerdict, RecoveryResult
 
 __all__ = [
     "EXIT_CODES",

@@ -209,7 +209,7 @@ def test_validating_imports_no_tls_prometheus_kubernetes_or_http_code() -> None:
         "import sys\nfrom chaosrun.loader import load_experiment\n"
         f"for f in {experiments!r}: load_experiment(f, environ={{}})\n"
         "heavy = ('aiohttp', 'kubernetes', 'prometheus_client', 'chaosrun.probes.tls', 'chaosrun.probes.prometheus',"
-        " 'chaosrun.probes.kubernetes', 'chaosrun.metrics')\n"
+        " 'chaosrun.probes.kubernetes', 'chaosrun.running.metrics')\n"
         "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)

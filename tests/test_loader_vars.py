@@ -11,7 +11,7 @@ import pytest
 
 from chaosrun.errors import InvalidInput, ValidationFailed
 from chaosrun.loader import load_experiment, load_text
-from chaosrun.secret import resolve_secrets
+from chaosrun.safety.secret import resolve_secrets
 from tests.cli import ROOT, run_cli
 
 EXPERIMENT = """\

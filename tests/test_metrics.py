@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from chaosrun.errors import InvalidInput
-from chaosrun.metrics import MetricsExporter, parse_listen
+from chaosrun.running.metrics import MetricsExporter, parse_listen
 from chaosrun.sample import Sample
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from chaosrun.errors import PlanRefused
-from chaosrun.ledger import Ledger
+from chaosrun.safety.ledger import Ledger
 from tests.cli import run_cli
 from tests.fixtures.toxiproxy_server import ToxiproxyProcess
 from tests.safety.support import start_run, write_experiment

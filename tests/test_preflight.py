@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from chaosrun.faults.process_targets import read_process
-from chaosrun.ledger import Ledger, LedgerEntry, Owner
+from chaosrun.safety.ledger import Ledger, LedgerEntry, Owner
 from tests.cli import run_cli
 from tests.fixtures.kube_cluster import KubeCluster, poll
 from tests.fixtures.servers import HttpServer

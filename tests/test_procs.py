@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from chaosrun import procs
-from chaosrun.procs import run_argv
+from chaosrun.safety import procs
+from chaosrun.safety.procs import run_argv
 from tests.cli import ROOT
 
 PY = sys.executable
@@ -85,7 +85,7 @@ def test_a_child_is_killed_when_its_parent_is_killed(tmp_path: Path, loop_kind: 
     parent_src = textwrap.dedent(
         f"""
         import asyncio, sys
-        from chaosrun.procs import run_argv
+        from chaosrun.safety.procs import run_argv
         factory = None
         if {loop_kind!r} == "uvloop":
             import uvloop

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chaosrun.progress import Progress
+from chaosrun.running.progress import Progress
 from tests.cli import run_cli
 
 SNAPSHOT = {"ap-south": (1.0, 0.012), "eu-west": (0.998, 0.030), "us-east": (0.46, 0.812)}

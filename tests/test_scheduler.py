@@ -8,14 +8,14 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from chaosrun.sample import Outcome
-from chaosrun.scheduler import (
+from chaosrun.running.scheduler import (
     SKIPPED_ERROR,
     SeriesStats,
     fast_loop_factory,
     in_flight_bound,
     sample_series,
 )
+from chaosrun.sample import Outcome
 
 OK = Outcome(True, 0.0)
 Record = tuple[float, float, Outcome]

@@ -120,7 +120,7 @@ def test_second_ctrl_c_says_rollback_is_in_progress_and_third_forces_exit_naming
     assert code == 5, term.screen
     assert "slow-undo" in term.screen.split("forced exit")[1] or "chaostoolkit" in term.screen.split("forced exit")[1]
     assert "chaosrun recover" in term.screen
-    from chaosrun.ledger import Ledger
+    from chaosrun.safety.ledger import Ledger
 
     left = Ledger(tmp_path / "state").entries()
     assert len(left) == 1 and left[0].undo["backend"] == "chaostoolkit"  # recover can still undo it

@@ -1,4 +1,4 @@
-"""chaosrun.toxiproxy_client against the real Toxiproxy server (and tiny real servers for edge cases)."""
+"""chaosrun.clients.toxiproxy against the real Toxiproxy server (and tiny real servers for edge cases)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from chaosrun import __version__
+from chaosrun.clients.toxiproxy import Proxy, Toxic, ToxiproxyClient
 from chaosrun.errors import (
     ToxiproxyBadRequest,
     ToxiproxyConflict,
@@ -23,7 +24,6 @@ from chaosrun.errors import (
     ToxiproxyServerError,
     ToxiproxyUnreachable,
 )
-from chaosrun.toxiproxy_client import Proxy, Toxic, ToxiproxyClient
 from tests.fixtures import toxiproxy_server
 from tests.fixtures.tcp import hold, serve
 from tests.fixtures.toxiproxy_server import ToxiproxyProcess, free_port
@@ -227,7 +227,7 @@ def test_shared_session_stays_open(toxiproxy: ToxiproxyProcess) -> None:
 
 def test_validate_path_does_not_import_aiohttp() -> None:
     code = (
-        "import sys, chaosrun.faults as f, chaosrun.toxiproxy_client;"
+        "import sys, chaosrun.faults as f, chaosrun.clients.toxiproxy;"
         "assert 'toxiproxy.latency' in f.known_kinds();"
         "assert 'aiohttp' not in sys.modules, 'aiohttp imported'"
     )

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from ..procs import kill_group, preexec_die_with_chaosrun
+from ..safety.procs import kill_group, preexec_die_with_chaosrun
 
 __all__ = ["kill_running", "patched_process_provider", "run_process_activity"]
 

@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import RollbackFailed
 from ..faults import undoer
 from ..faults.base import FaultContext, UndoRecord
-from ..ledger import Ledger, LedgerEntry, Owner
+from ..safety.ledger import Ledger, LedgerEntry, Owner
 
 __all__ = ["BACKEND", "ledger_entry", "resolved_rollbacks", "undo_ctk_rollbacks"]
 

@@ -30,9 +30,9 @@ from typing import Any
 
 from ..errors import InvalidInput
 from ..journal import Clock, JournalWriter, Redactor, fallback_dirs
-from ..ledger import Ledger, LedgerEntry
+from ..judging.verdict import PhaseVerdict, compute_stats
 from ..result import EXIT_CODES, RunResult
-from ..verdict import PhaseVerdict, compute_stats
+from ..safety.ledger import Ledger, LedgerEntry
 from .experiment import REGION, CtkExperiment
 from .outcome import ctk_exit_code, judge
 from .recover import ledger_entry, target_of
@@ -163,8 +163,8 @@ def run_ctk_experiment(exp: CtkExperiment, opts: CtkRunOptions, echo: Callable[[
     from chaoslib.run import Runner, initialize_run_journal
     from chaoslib.types import Schedule, Strategy
 
-    from ..engine import new_run_id
-    from ..runner import _score, _write_reports, default_out_dir, prepare_out_dir
+    from ..running.engine import new_run_id
+    from ..running.runner import _score, _write_reports, default_out_dir, prepare_out_dir
     from .observe import CtkEvents, Recorder
     from .process import patched_process_provider
     from .sampler import ContinuousSampler

@@ -114,7 +114,7 @@ async def _run_one(
 ) -> _Outcome:
     """One demo experiment through the real engine; a refused or invalid one is an `error` outcome."""
     from ..loader import load_experiment
-    from ..runner import run_experiment
+    from ..running.runner import run_experiment
 
     _clear_outputs(out)
     try:

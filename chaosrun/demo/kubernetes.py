@@ -149,9 +149,9 @@ async def run_kube_demo(
     *, out_root: Path, state_dir: Path, echo: Callable[[str], None], variables: Mapping[str, str]
 ) -> int:
     """0 when the pod kill held as designed, 1 when not, 4 when the demo could not be set up."""
-    from ..kube_client import api_call_in_thread
+    from ..clients.kubernetes import api_call_in_thread
     from ..loader import load_experiment
-    from ..runner import run_experiment
+    from ..running.runner import run_experiment
     from . import Demo, _clear_outputs, _read_outcome, demo_path
 
     kubeconfig = os.environ.get("KUBECONFIG") or _HOME_KUBECONFIG

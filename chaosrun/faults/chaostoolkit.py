@@ -1,7 +1,7 @@
 """Chaos Toolkit actions as a fault kind (`chaostoolkit.action`), with an optional rollback.
 
 The `provider:` mapping is Chaos Toolkit's own (python, process or http); parsing and running it,
-and the ways chaosrun is stricter than Chaos Toolkit, live in chaosrun/ctk_provider.py. The step's
+and the ways chaosrun is stricter than Chaos Toolkit, live in chaosrun/clients/chaostoolkit.py. The step's
 `timeout` (default 60s) bounds the action and its rollback. `rollback:` is another provider
 mapping: the undo. The undo record holds it as JSON (with the step's `configuration:`), so
 `chaosrun recover` can run it from the ledger alone; without a rollback, undo is a recorded no-op.
@@ -30,7 +30,7 @@ import shutil
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
-from ..ctk_provider import (
+from ..clients.chaostoolkit import (
     DEFAULT_TIMEOUT_S,
     PROVIDER_TYPES,
     RUN_ID,

@@ -3,7 +3,7 @@
 Safety: a `label_selector` with at least one positive requirement is required (never the whole
 namespace); pods without a controller are refused (nothing would bring them back); the namespace
 must be in `caps.allowed_namespaces` when that list is given; TLS is verified always (see
-`chaosrun.kube_client`). `resolve()` only lists pods, so `--dry-run` shows which ones would be
+`chaosrun.clients.kubernetes`). `resolve()` only lists pods, so `--dry-run` shows which ones would be
 killed; `apply()` deletes exactly those (uid precondition: a pod re-created under the same name
 is not touched).
 
@@ -12,7 +12,7 @@ Undo: controllers re-create killed pods, so undo changes nothing. It is a record
 cluster, namespace, pod, uid and selector, so `chaosrun recover` can report from it alone.
 
 Configuration (`kubeconfig` + `context` from the step, else `$KUBECONFIG`, in-cluster,
-`~/.kube/config`), TLS rules and API error messages live in `chaosrun.kube_client`, which
+`~/.kube/config`), TLS rules and API error messages live in `chaosrun.clients.kubernetes`, which
 imports the client on first use only.
 """
 
@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
 
+from ..clients.kubernetes import REQUEST_TIMEOUT, api_call, api_call_in_thread, core_v1, in_daemon_thread
 from ..errors import FaultFailed, PlanRefused
-from ..kube_client import REQUEST_TIMEOUT, api_call, api_call_in_thread, core_v1, in_daemon_thread
 from ..model import FaultParams, FaultStep
 from . import fault, undoer
 from .base import FaultContext, FaultKind, Injection, ParseContext, UndoRecord

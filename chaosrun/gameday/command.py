@@ -99,10 +99,10 @@ def gameday(
     A stop signal (Ctrl-C, SIGTERM, SIGHUP) rolls back the current experiment and ends the plan."""
     from ..ctk import is_ctk_experiment
     from ..ctk.command import run_ctk_in_child
-    from ..engine import install_interrupt_handlers, interrupted
     from ..gate.run import write_suite_outputs
     from ..loader import load_experiment
-    from ..runner import run_experiment
+    from ..running.engine import install_interrupt_handlers, interrupted
+    from ..running.runner import run_experiment
     from ..settings import load_settings, settings_path
     from .day import run_day
     from .plan import RunStep, load_gameday
@@ -118,7 +118,7 @@ def gameday(
         _fail(exc)
     state = _state_dir(state_dir)
     if dry_run:
-        from ..preflight import check_files
+        from ..running.preflight import check_files
 
         entries = [(str(s.file), dict(s.variables)) for s in plan.steps if isinstance(s, RunStep)]
         sys.exit(

@@ -68,9 +68,9 @@ def gate(
     """
     from ..ctk import is_ctk_experiment
     from ..ctk.command import run_ctk_in_child
-    from ..engine import install_interrupt_handlers, interrupted
     from ..loader import load_experiment
-    from ..runner import run_experiment
+    from ..running.engine import install_interrupt_handlers, interrupted
+    from ..running.runner import run_experiment
     from ..settings import load_settings, settings_path
     from .pages import render_index
     from .policy import Policy

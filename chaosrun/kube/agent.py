@@ -58,7 +58,7 @@ async def run_agent(plan: AgentPlan, out: TextIO = sys.stdout) -> int:
     import aiohttp
 
     from ..probes import ProbeContext, build_sampler
-    from ..scheduler import in_flight_bound, sample_series
+    from ..running.scheduler import in_flight_bound, sample_series
 
     writer = _Writer(out)
     writer.line({"hello": 1, "run": plan.run_id, "region": plan.region, "wall": round(time.time(), 6)})

@@ -35,11 +35,11 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..errors import ChaosrunError, InvalidInput, PlanRefused
-from ..ledger import Ledger, LedgerEntry, Owner
+from ..judging.verdict import PhaseVerdict
 from ..model import Experiment, RegionCluster
 from ..result import PhaseSpan
+from ..safety.ledger import Ledger, LedgerEntry, Owner
 from ..sample import Outcome
-from ..verdict import PhaseVerdict
 from .follow import log_source, parse_timestamp, stream_lines
 from .jobs import AgentJob
 from .wire import AgentLine, AgentPlan, AgentSeries, decode_line

@@ -3,7 +3,7 @@ resumed after a broken stream with `sinceTime` (the last runtime timestamp seen;
 twice are dropped by the caller, by sequence number).
 
 The client configuration (kubeconfig, context, in-cluster; TLS verified always) comes from
-`chaosrun.kube_client.configuration`; the stream itself is aiohttp on the run's loop, so it is
+`chaosrun.clients.kubernetes.configuration`; the stream itself is aiohttp on the run's loop, so it is
 cancelled like any other task (no thread blocks a stop).
 """
 
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from ..clients.kubernetes import configuration, in_daemon_thread
 from ..errors import FaultFailed
-from ..kube_client import configuration, in_daemon_thread
 from ..model import RegionCluster
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ class LogSource:
     pod: str
     container: str
     headers: tuple[tuple[str, str], ...]
-    ssl_context: ssl.SSLContext | None  # None: plain http on loopback (kube_client.check_tls allowed it)
+    ssl_context: ssl.SSLContext | None  # None: plain http on loopback (clients.kubernetes.check_tls allowed it)
 
     @property
     def url(self) -> str:

@@ -20,10 +20,10 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..clients.kubernetes import api_call_in_thread
 from ..errors import FaultFailed, PlanRefused
 from ..faults import undoer
 from ..faults.base import FaultContext, UndoRecord
-from ..kube_client import api_call_in_thread
 from ..model import RegionCluster
 
 if TYPE_CHECKING:

@@ -294,7 +294,7 @@ class _Probes(_Sections):
         return PythonProbe(file=path, function=function, timeout_s=_get(f, "timeout", _positive, 5.0))
 
     def chaostoolkit(self, nodes: list[Node]) -> ChaosToolkitProbe | None:
-        from ..ctk_provider import parse_provider
+        from ..clients.chaostoolkit import parse_provider
 
         f = _merge(nodes, CHAOSTOOLKIT_KEYS, required=("provider",))
         provider_node = _last(f or [], "provider")

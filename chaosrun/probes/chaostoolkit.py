@@ -14,7 +14,7 @@ __all__ = ["build"]
 @probe_kind(ChaosToolkitProbe)
 def build(spec: ChaosToolkitProbe, region: Region, ctx: ProbeContext) -> Sampler:
     """The sampler; the provider runs as in Chaos Toolkit (process providers as chaosrun children)."""
-    from ..ctk_provider import run_ctk_probe
+    from ..clients.chaostoolkit import run_ctk_probe
 
     provider = json.loads(spec.provider_json)
     configuration = dict(spec.configuration)

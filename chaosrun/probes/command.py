@@ -19,7 +19,7 @@ import subprocess
 import time
 
 from ..model import CommandProbe, Region
-from ..procs import kill_group, preexec_die_with_chaosrun
+from ..safety.procs import kill_group, preexec_die_with_chaosrun
 from ..sample import Outcome
 from . import ProbeContext, Sampler, probe_kind
 from ._common import describe_exception, substitute, timeout_text

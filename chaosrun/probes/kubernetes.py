@@ -1,6 +1,6 @@
 """Kubernetes readiness probe: ready pods for a label selector, or a Deployment's available replicas.
 
-One API read per sample, on a daemon thread through `chaosrun.kube_client` (its configuration
+One API read per sample, on a daemon thread through `chaosrun.clients.kubernetes` (its configuration
 rules: kubeconfig, context, verified TLS). A sample is good when at least `min_ready` pods are
 ready (or `min_ready_percent` of the matching pods / of the Deployment's desired replicas), so
 the time until a Deployment is whole again after a pod kill is measured like any recovery.
@@ -14,8 +14,8 @@ import math
 import time
 from typing import TYPE_CHECKING
 
+from ..clients.kubernetes import api_call_in_thread
 from ..errors import ChaosrunError
-from ..kube_client import api_call_in_thread
 from ..model import KubernetesProbe, Region
 from ..sample import Outcome
 from . import ProbeContext, Sampler, probe_kind

@@ -66,7 +66,7 @@ class SampleStats:
 def summarize(latency_ms: Iterable[float] | FloatArray, ok: Iterable[bool] | npt.NDArray[np.bool_]) -> SampleStats:
     """Exact statistics of samples: latency over the **successful** samples that measured one (a
     failed sample's latency, often its timeout, is not the service's); failures count in
-    `failures` and `success_ratio`. The same definition as the verdicts (chaosrun/verdict.py).
+    `failures` and `success_ratio`. The same definition as the verdicts (chaosrun/judging/verdict.py).
 
     Vectorised, with the same interpolation as `percentile`.
     """

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from chaosrun.demo import DEMOS
-from chaosrun.ledger import pid_alive
+from chaosrun.safety.ledger import pid_alive
 from tests.fixtures.toxiproxy_server import ToxiproxyProcess
 
 ROOT = Path(__file__).resolve().parents[2]

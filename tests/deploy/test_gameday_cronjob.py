@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from chaosrun.ledger import Ledger
+from chaosrun.safety.ledger import Ledger
 from tests.cli import run_cli
 from tests.fixtures.kube_cluster import KubeCluster, poll
 from tests.fixtures.servers import HttpServer

@@ -30,7 +30,7 @@ from chaosrun.model import (
     Tolerance,
 )
 from chaosrun.node import Node
-from chaosrun.runner import run_experiment
+from chaosrun.running.runner import run_experiment
 from chaosrun.units import parse_bound
 
 LOC = Location(file="test.yaml", line=1, column=1)

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from chaosrun.ledger import Ledger
 from chaosrun.model import Guardrail
+from chaosrun.safety.ledger import Ledger
 from chaosrun.units import parse_bound
 from tests.engine.support import LOC, UNDONE, experiment, mode_step, run
 

@@ -24,10 +24,10 @@ from typing import Any
 
 import pytest
 
-from chaosrun import sampling as sampling_module
 from chaosrun.model import Experiment, HttpProbe, Phases, Probe, Region, Tolerance
-from chaosrun.runner import run_experiment
-from chaosrun.sampling import LiveWindow
+from chaosrun.running import sampling as sampling_module
+from chaosrun.running.runner import run_experiment
+from chaosrun.running.sampling import LiveWindow
 from chaosrun.units import parse_bound
 from tests.cli import ROOT, run_cli
 from tests.engine.support import LOC

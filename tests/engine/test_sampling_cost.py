@@ -7,13 +7,13 @@ import random
 import pytest
 
 from chaosrun.journal import Clock, JournalWriter, Redactor
+from chaosrun.judging.sketch import EXACT_LIMIT, RELATIVE_ERROR, Latencies, LatencySketch, percentile
+from chaosrun.judging.verdict import SeriesAccumulator
+from chaosrun.judging.windows import GuardrailMonitor, Window
 from chaosrun.model import Guardrail, Tolerance
+from chaosrun.running.sampling import LiveWindow
 from chaosrun.sample import Sample
-from chaosrun.sampling import LiveWindow
-from chaosrun.sketch import EXACT_LIMIT, RELATIVE_ERROR, Latencies, LatencySketch, percentile
 from chaosrun.units import parse_bound
-from chaosrun.verdict import SeriesAccumulator
-from chaosrun.windows import GuardrailMonitor, Window
 from tests.engine.support import LOC
 
 
@@ -207,8 +207,8 @@ def test_memory_error_and_ticks_far_behind_are_not_taken_never_failed() -> None:
     import asyncio
     import time
 
+    from chaosrun.running.scheduler import NOT_TAKEN_LATE, NOT_TAKEN_MEMORY, sample_series
     from chaosrun.sample import Outcome
-    from chaosrun.scheduler import NOT_TAKEN_LATE, NOT_TAKEN_MEMORY, sample_series
 
     calls = 0
 

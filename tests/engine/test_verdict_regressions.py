@@ -6,10 +6,10 @@ import dataclasses
 import threading
 from pathlib import Path
 
+from chaosrun.judging.verdict import SeriesAccumulator
 from chaosrun.model import Tolerance
 from chaosrun.sample import Sample
 from chaosrun.units import parse_bound
-from chaosrun.verdict import SeriesAccumulator
 from tests.cli import wait_for_event
 from tests.engine import support
 

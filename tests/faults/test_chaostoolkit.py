@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from chaosrun.ctk_provider import run_ctk_probe
+from chaosrun.clients.chaostoolkit import run_ctk_probe
 from chaosrun.errors import FaultFailed, PlanRefused, RollbackFailed, ValidationFailed
 from chaosrun.faults import FaultContext, Injection, get_undoer
 from chaosrun.faults.chaostoolkit import CtkActionInjection
 from chaosrun.loader import load_text
 from chaosrun.model import Experiment
-from chaosrun.plan import build_plan, format_plan
+from chaosrun.running.plan import build_plan, format_plan
 from tests.fixtures.servers import HttpServer
 
 RUN_ID = "20260101T000000Z-abc123"
@@ -442,7 +442,7 @@ def test_probe_python(user_module: str) -> None:
 
 def test_modules_do_not_import_chaoslib_or_kubernetes() -> None:
     code = (
-        "import sys, chaosrun.ctk_provider, chaosrun.faults.chaostoolkit, chaosrun.faults.kubernetes\n"
+        "import sys, chaosrun.clients.chaostoolkit, chaosrun.faults.chaostoolkit, chaosrun.faults.kubernetes\n"
         "heavy = [m for m in ('chaoslib', 'kubernetes', 'requests', 'chaosk8s') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

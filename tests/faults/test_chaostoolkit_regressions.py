@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from chaosrun.ctk_provider import run_ctk_probe, run_provider
+from chaosrun.clients.chaostoolkit import run_ctk_probe, run_provider
 from chaosrun.errors import ValidationFailed
 from chaosrun.loader import load_text
 from tests.cli import ROOT, run_cli

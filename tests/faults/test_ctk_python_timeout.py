@@ -22,11 +22,11 @@ import chaosrun.faults.chaostoolkit as ctk_fault
 from chaosrun.errors import FaultFailed, RollbackFailed
 from chaosrun.faults import FaultContext, Injection, get_undoer, undo_timeout
 from chaosrun.faults.chaostoolkit import CtkActionInjection
-from chaosrun.ledger import Ledger
 from chaosrun.loader import load_text
-from chaosrun.plan import build_plan
-from chaosrun.recovery import recover
-from chaosrun.runner import run_experiment
+from chaosrun.running.plan import build_plan
+from chaosrun.running.runner import run_experiment
+from chaosrun.safety.ledger import Ledger
+from chaosrun.safety.recovery import recover
 from tests.cli import ROOT
 
 RUN_ID = "20260101T000000Z-abc123"

@@ -14,7 +14,7 @@ from chaosrun.faults import FaultContext, get_kind, get_undoer
 from chaosrun.faults.kubernetes import PodKillInjection, check_selector
 from chaosrun.loader import load_text
 from chaosrun.model import Experiment
-from chaosrun.plan import Plan, build_plan, format_plan
+from chaosrun.running.plan import Plan, build_plan, format_plan
 from tests.fixtures.kube_api import FakeKubeApi, write_kubeconfig
 
 RUN_ID = "20260101T000000Z-abc123"

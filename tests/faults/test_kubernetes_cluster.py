@@ -17,7 +17,7 @@ import pytest
 from chaosrun.errors import FaultFailed, PlanRefused
 from chaosrun.faults import get_kind, get_undoer
 from chaosrun.faults.kubernetes import PodKillInjection
-from chaosrun.plan import format_plan
+from chaosrun.running.plan import format_plan
 from tests.cli import run_cli
 from tests.faults.test_kubernetes import context, experiment, kill, plan_for
 from tests.fixtures.kube_cluster import KubeCluster, poll

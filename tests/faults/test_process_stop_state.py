@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from chaosrun.errors import FaultFailed
-from chaosrun.ledger import Ledger, LedgerEntry, Owner
+from chaosrun.safety.ledger import Ledger, LedgerEntry, Owner
 from tests.faults.test_process import (
     ROOT,
     WAIT_S,
@@ -150,8 +150,8 @@ def test_recover_from_the_ledger_resumes_a_process_paused_before_a_crash(tmp_pat
     # lives, so the recovery includes live runs)
     code = (
         "import asyncio, sys\n"
-        "from chaosrun.ledger import Ledger\n"
-        "from chaosrun.recovery import recover\n"
+        "from chaosrun.safety.ledger import Ledger\n"
+        "from chaosrun.safety.recovery import recover\n"
         "asyncio.run(recover(Ledger(sys.argv[1]), include_live=True))\n"
     )
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "state")], check=True, timeout=60, cwd=ROOT)

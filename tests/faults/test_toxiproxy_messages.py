@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from chaosrun.clients.toxiproxy import ToxiproxyClient
 from chaosrun.errors import ToxiproxyNotFound, ToxiproxyServerError, os_error_text
-from chaosrun.toxiproxy_client import ToxiproxyClient
 from tests.fixtures.tcp import serve
 from tests.test_toxiproxy_client import _canned
 

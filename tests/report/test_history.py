@@ -9,7 +9,7 @@ import pytest
 
 from chaosrun.history import default_db_path, format_history, list_runs, record_run
 from chaosrun.report.wire import parse_journal
-from chaosrun.state import default_state_dir
+from chaosrun.safety.state import default_state_dir
 
 from .conftest import SMALL
 from .journals import make_journal

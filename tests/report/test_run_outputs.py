@@ -87,7 +87,7 @@ def test_no_report_does_not_leave_stale_junit_of_another_run(tmp_path: Path, htt
 
 
 def test_default_out_dir_is_unique_per_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    import chaosrun.runner as runner
+    import chaosrun.running.runner as runner
     from chaosrun.loader import load_experiment
 
     fixed = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)

@@ -102,8 +102,8 @@ def test_summarize_agrees_with_the_reference_percentile_on_random_data() -> None
 def test_latency_figures_count_successful_samples_only() -> None:
     """A fault's timeouts (2000 ms each) do not become its p95: they are failures, counted in the
     success ratio; the latency figures describe the answers that succeeded (docs/experiment.md)."""
+    from chaosrun.judging.verdict import compute_stats
     from chaosrun.report.stats import summarize
-    from chaosrun.verdict import compute_stats
 
     latency_ms = [100.0, 200.0, 300.0, 2000.0, 2000.0]
     ok = [True, True, True, False, False]

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from chaosrun.ledger import Ledger
+from chaosrun.safety.ledger import Ledger
 from tests.fixtures.toxiproxy_server import ToxiproxyProcess
 from tests.safety.support import chaosrun_toxics, recover, server_state, start_run, write_experiment
 

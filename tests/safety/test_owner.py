@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from chaosrun.ledger import Ledger, LedgerEntry, Owner
-from chaosrun.recovery import emergency_stop, recover
+from chaosrun.safety.ledger import Ledger, LedgerEntry, Owner
+from chaosrun.safety.recovery import emergency_stop, recover
 from tests.engine import support  # noqa: F401  (registers the `test` undoer the entries name)
 
 DEAD_PID = 2**22 + 12345  # above the default pid_max: never a live process

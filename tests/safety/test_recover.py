@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chaosrun.ledger import Ledger, LedgerEntry, Owner
-from chaosrun.recovery import recover
+from chaosrun.safety.ledger import Ledger, LedgerEntry, Owner
+from chaosrun.safety.recovery import recover
 from tests.cli import run_cli
 from tests.engine import support  # registers the `test` undoer
 

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
-from chaosrun.secret import MASK, Redactor, cut_head, cut_tail, encodings
+from chaosrun.safety.secret import MASK, Redactor, cut_head, cut_tail, encodings
 from tests.cli import run_cli
 
 SECRETS = ["pässwort\\Zq91xK\"q'", "Zq\\\\9'x\"ü€k", "plain-token-1234"]

@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from ...clients.toxiproxy import Stream, ToxiproxyClient
 from ...errors import FaultFailed, ToxiproxyConflict, ToxiproxyNotFound
 from ...model import FaultStep
-from ...toxiproxy_client import Stream, ToxiproxyClient
 from ..base import FaultContext, Injection, UndoRecord, Update
 from .params import _ATTRS
 

@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
+from ...clients.toxiproxy import Proxy, server_key
 from ...errors import FaultFailed, PlanRefused
 from ...model import Experiment, FaultParams, FaultStep, Location, ToxiproxyProxy
-from ...toxiproxy_client import Proxy, server_key
 from .. import fault
 from ..base import FaultContext, FaultKind, Injection, ParseContext
 from .injections import ClaimInjection, DownInjection, ProxyInjection, ToxicInjection, _connect

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from ...clients.toxiproxy import Stream
 from ...model import FaultParams
-from ...toxiproxy_client import Stream
 from ..base import ParseContext
 
 if TYPE_CHECKING:

@@ -11,8 +11,8 @@ import contextlib
 import re
 from typing import TYPE_CHECKING
 
+from ...clients.toxiproxy import Proxy, ToxiproxyClient
 from ...errors import PlanRefused, RollbackFailed, ToxiproxyNotFound
-from ...toxiproxy_client import Proxy, ToxiproxyClient
 from .. import undoer
 from ..base import FaultContext, UndoRecord
 from .injections import _connect

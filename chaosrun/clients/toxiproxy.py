@@ -24,8 +24,8 @@ from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Literal, TypeAlias, TypeVar
 from urllib.parse import quote, urlsplit
 
-from . import __version__
-from .errors import (
+from .. import __version__
+from ..errors import (
     ToxiproxyBadRequest,
     ToxiproxyConflict,
     ToxiproxyError,

@@ -1,8 +1,8 @@
 """Tolerances over the samples of each (probe, region, phase), in bounded memory.
 
 Every statistic streams: per phase a count, a failure count and the latencies (exact up to
-4,096 samples, then a log-bucket sketch with 1% relative error: chaosrun.sketch); sliding
-windows keep only the samples inside their window (chaosrun.windows). Adding a sample costs
+4,096 samples, then a log-bucket sketch with 1% relative error: chaosrun.judging.sketch); sliding
+windows keep only the samples inside their window (chaosrun.judging.windows). Adding a sample costs
 O(1) amortised whatever the run's length or the window's size.
 
 Samples chaosrun could not take or time honestly (its own stall, overload, out of memory) are
@@ -17,10 +17,10 @@ import math
 from array import array
 from dataclasses import dataclass, field
 
-from .model import Phase, Tolerance
-from .sample import Sample
+from ..model import Phase, Tolerance
+from ..sample import Sample
+from ..units import Bound
 from .sketch import Latencies, percentile
-from .units import Bound
 from .windows import GuardrailMonitor, Window
 
 __all__ = [

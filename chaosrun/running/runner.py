@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import __version__
-from .errors import ChaosrunError, InvalidInput, os_error_text
+from .. import __version__
+from ..errors import ChaosrunError, InvalidInput, os_error_text
 
 if TYPE_CHECKING:
-    from .journal import JournalWriter
+    from ..journal import JournalWriter
+    from ..model import Experiment
+    from ..settings import Settings
     from .metrics import MetricsExporter
-    from .model import Experiment
-    from .settings import Settings
 
 __all__ = ["default_out_dir", "run_experiment"]
 
@@ -100,16 +100,16 @@ async def run_experiment(
 
     import aiohttp
 
+    from ..faults import FaultContext
+    from ..journal import fallback_dirs
+    from ..loader.services import insecure_tls
+    from ..result import EXIT_CODES
+    from ..safety.ledger import Ledger
+    from ..safety.secret import resolve_secrets
+    from ..settings import stricter
     from .engine import Engine, RunOptions, new_run_id
-    from .faults import FaultContext
-    from .journal import fallback_dirs
-    from .ledger import Ledger
-    from .loader.services import insecure_tls
     from .plan import build_plan, format_plan
     from .progress import Progress
-    from .result import EXIT_CODES
-    from .secret import resolve_secrets
-    from .settings import stricter
 
     secrets = resolve_secrets(exp)
     run_id = new_run_id()
@@ -121,7 +121,7 @@ async def run_experiment(
         timeout=aiohttp.ClientTimeout(total=None),
         headers={"User-Agent": f"chaosrun/{__version__}"},
     ) as http:
-        from .probes.http import disable_silent_retry
+        from ..probes.http import disable_silent_retry
 
         disable_silent_retry(http)  # the http probe retries a closed keep-alive connection once, visibly
         if settings is not None:  # fault kinds read ctx.experiment.caps: they must see the site's caps too
@@ -258,8 +258,8 @@ def _journal_failed_plan(
     """A plan that failed on infrastructure (an API server unreachable or refusing, a target
     that cannot be listed) still leaves a journal, a report and a history row: scheduled game
     days are read afterwards, not watched. Nothing was applied; the error stands (exit 4)."""
-    from .journal import Clock, JournalWriter, Redactor, fallback_dirs
-    from .result import RunResult
+    from ..journal import Clock, JournalWriter, Redactor, fallback_dirs
+    from ..result import RunResult
 
     clock = Clock()
     journal = JournalWriter(out, run_id=run_id, clock=clock, redact=Redactor(list(secrets.values())))
@@ -283,7 +283,7 @@ def _journal_failed_plan(
 def _score(journal: dict[str, Any]) -> Any:
     """The resilience score, a pure function of the journal (None when the report package is absent)."""
     try:
-        from .report.score import score_wire
+        from ..report.score import score_wire
     except ImportError:
         return None
     try:
@@ -296,11 +296,11 @@ def _score(journal: dict[str, Any]) -> Any:
 
 def _write_reports(journal_path: Path, state_dir: Path) -> None:
     try:
-        from .report import load_journal, write_reports
+        from ..report import load_journal, write_reports
     except ImportError:
         return
     try:
-        from .history import record_run
+        from ..history import record_run
 
         journal = load_journal(journal_path)
         db = state_dir / "history.sqlite"

@@ -25,17 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..journal import Clock, JournalWriter
+from ..judging.verdict import GuardrailMonitor, SeriesAccumulator, compute_stats
+from ..model import Experiment, Phase, ProbeSpec, Region
+from ..result import NotTakenSpan, PhaseSpan
+from ..sample import Outcome, Sample
 from .health import NOT_TAKEN_STALL, STALL_S, LoopHealth
-from .journal import Clock, JournalWriter
-from .model import Experiment, Phase, ProbeSpec, Region
-from .result import NotTakenSpan, PhaseSpan
-from .sample import Outcome, Sample
-from .verdict import GuardrailMonitor, SeriesAccumulator, compute_stats
 
 if TYPE_CHECKING:
     import aiohttp
 
-    from .probes import Sampler
+    from ..probes import Sampler
 
 __all__ = ["LiveWindow", "OnBreach", "Sampling"]
 
@@ -259,8 +259,8 @@ class Sampling:
         in the same millisecond (smoother load, lower schedule lag)."""
         import aiohttp
 
-        from .probes import ProbeContext, build_sampler
-        from .probes.http import disable_silent_retry
+        from ..probes import ProbeContext, build_sampler
+        from ..probes.http import disable_silent_retry
 
         # retries of a request whose kept-alive connection the server closed go on a new connection
         self._fresh_http = aiohttp.ClientSession(

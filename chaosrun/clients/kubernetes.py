@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
-from .errors import FaultFailed, PlanRefused
+from ..errors import FaultFailed, PlanRefused
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient, Configuration, CoreV1Api

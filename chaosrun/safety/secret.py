@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
-from .errors import InvalidInput
-from .model import Experiment
+from ..errors import InvalidInput
+from ..model import Experiment
 
 __all__ = ["MASK", "Redactor", "cut_head", "cut_tail", "encodings", "resolve_secrets"]
 

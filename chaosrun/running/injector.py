@@ -13,13 +13,13 @@ import secrets as _random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import ChaosrunError, InfrastructureError, ToxiproxyUnreachable
-from .faults import FaultContext, Injection, get_kind, get_undoer, undo_timeout
-from .faults.restart import restart_injection
-from .journal import Clock, JournalWriter
-from .ledger import Ledger, LedgerEntry, Owner
+from ..errors import ChaosrunError, InfrastructureError, ToxiproxyUnreachable
+from ..faults import FaultContext, Injection, get_kind, get_undoer, undo_timeout
+from ..faults.restart import restart_injection
+from ..journal import Clock, JournalWriter
+from ..result import FaultRecord, RunResult
+from ..safety.ledger import Ledger, LedgerEntry, Owner
 from .plan import Plan, PlannedStep
-from .result import FaultRecord, RunResult
 
 __all__ = ["Injector"]
 

@@ -34,12 +34,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from .node import Document, Node
-from .sample import Outcome
-from .units import format_duration
+from ..node import Document, Node
+from ..sample import Outcome
+from ..units import format_duration
 
 if TYPE_CHECKING:
-    from .faults.base import JSON
+    from ..faults.base import JSON
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -337,7 +337,7 @@ async def _execute(
         return await asyncio.to_thread(_run_sync, spec, configuration, kind)
     from chaoslib import substitute
 
-    from .procs import run_argv
+    from ..safety.procs import run_argv
 
     resolved = substitute(spec, configuration, {})
     path = shutil.which(os.path.expanduser(str(resolved.get("path") or "")))  # noqa: ASYNC240  (no I/O: ~ as chaoslib)

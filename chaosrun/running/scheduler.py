@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .sample import Outcome
+from ..sample import Outcome
 
 __all__ = [
     "DEFAULT_SPIN_S",

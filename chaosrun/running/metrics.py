@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .errors import InvalidInput
-from .model import PHASES
-from .sample import Sample
+from ..errors import InvalidInput
+from ..model import PHASES
+from ..sample import Sample
 
 if TYPE_CHECKING:
     from aiohttp import web

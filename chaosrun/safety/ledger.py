@@ -1,6 +1,6 @@
 """The write-ahead fault ledger and the registry of live runs.
 
-Layout under the state folder (`chaosrun.state.default_state_dir()` unless configured):
+Layout under the state folder (`chaosrun.safety.state.default_state_dir()` unless configured):
 ```
 ledger/<run_id>/<entry_id>.json   one per applied fault: what, where, how to undo, run id, pid
 runs/<run_id>.json                one per live run: pid, experiment, targets (the run's lock)
@@ -23,8 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import FaultFailed, InvalidInput, PlanRefused
-from .faults.base import UndoRecord
+from ..errors import FaultFailed, InvalidInput, PlanRefused
+from ..faults.base import UndoRecord
 
 __all__ = ["Ledger", "LedgerEntry", "Owner", "RunClaim", "pid_alive"]
 

@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .faults import FaultContext, get_undoer, undo_timeout
+from ..faults import FaultContext, get_undoer, undo_timeout
+from ..model import Experiment, Phases
 from .ledger import Ledger
-from .model import Experiment, Phases
 
 __all__ = ["RecoverReport", "emergency_stop", "recover"]
 
@@ -114,7 +114,7 @@ async def emergency_stop(
     if urls:
         import aiohttp
 
-        from .faults.toxiproxy import remove_owned_toxics
+        from ..faults.toxiproxy import remove_owned_toxics
 
         async with aiohttp.ClientSession() as http:
             for url in sorted(urls):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import PlanRefused
-from .faults import FaultContext, Injection, get_kind
-from .model import Caps, Experiment, FaultStep
-from .toxiproxy_client import server_key
-from .units import format_duration
+from ..clients.toxiproxy import server_key
+from ..errors import PlanRefused
+from ..faults import FaultContext, Injection, get_kind
+from ..model import Caps, Experiment, FaultStep
+from ..units import format_duration
 
 __all__ = ["Plan", "PlannedStep", "build_plan", "check_caps", "format_plan"]
 
@@ -132,7 +132,7 @@ def format_plan(plan: Plan) -> str:
                     + ", ".join(f"+{format_duration(s.start_s + offset)} {text}" for offset, text in steps)
                 )
         if s.step.restart is not None:
-            from .faults.restart import describe_restart
+            from ..faults.restart import describe_restart
 
             lines.append(
                 f"      when it ends (before recovery is measured): restart {describe_restart(s.step.restart)}"

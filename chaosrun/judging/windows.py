@@ -3,7 +3,7 @@
 A window keeps its samples (a deque, oldest dropped as time moves: memory bounded by the
 window's length and the sampling rate) with running counts, so its success ratio costs O(1).
 Its latency statistics are exact from its samples while it holds at most `_EXACT_WINDOW`
-of them, and come from a log-bucket sketch (1% relative error, chaosrun.sketch) beyond.
+of them, and come from a log-bucket sketch (1% relative error, chaosrun.judging.sketch) beyond.
 Latency checks, whose cost grows with the window, run on every sample while a window holds
 at most 64 samples, and beyond that at most `CHECKS_PER_WINDOW` (20) times per window length
 of sample time, so the work per sample does not grow with the window (a breach is seen at
@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from .model import Guardrail
+from ..model import Guardrail
 from .sketch import LatencySketch, percentile
 
 __all__ = ["CHECKS_PER_WINDOW", "GuardrailMonitor", "Window"]

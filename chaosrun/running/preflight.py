@@ -26,17 +26,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ChaosrunError
-from .faults import FaultContext, Injection, get_kind
-from .ledger import Ledger
-from .model import Experiment, ProbeSpec, Region
-from .units import format_duration
+from ..errors import ChaosrunError
+from ..faults import FaultContext, Injection, get_kind
+from ..model import Experiment, ProbeSpec, Region
+from ..safety.ledger import Ledger
+from ..units import format_duration
 
 if TYPE_CHECKING:
     import aiohttp
 
+    from ..settings import Settings
     from .plan import Plan
-    from .settings import Settings
 
 __all__ = ["Check", "check_experiment", "check_files", "preflight", "render_checks"]
 
@@ -91,7 +91,7 @@ async def preflight(
 
 
 async def _toxiproxy_servers(exp: Experiment, ctx: FaultContext) -> list[Check]:
-    from .toxiproxy_client import ToxiproxyClient
+    from ..clients.toxiproxy import ToxiproxyClient
 
     uses = bool(exp.toxiproxy_proxies) or any(s.kind.startswith("toxiproxy.") for s in exp.method)
     out = []
@@ -144,7 +144,7 @@ async def _setup(plan: Plan, ctx: FaultContext) -> list[Check]:
 
 async def _kubernetes(plan: Plan) -> list[Check]:
     """A SelfSubjectAccessReview per verb the pod-kill steps need, in their namespace."""
-    from .faults.kubernetes import PodKillParams
+    from ..faults.kubernetes import PodKillParams
 
     out = []
     seen: set[tuple[str | None, str | None, str]] = set()
@@ -171,7 +171,7 @@ async def _kubernetes(plan: Plan) -> list[Check]:
 
 
 async def _review(kubeconfig: str | None, context: str | None, namespace: str) -> tuple[str, list[str]]:
-    from .kube_client import api_call_in_thread
+    from ..clients.kubernetes import api_call_in_thread
 
     def ask(api: object) -> list[str]:
         from kubernetes.client import (
@@ -195,7 +195,7 @@ async def _review(kubeconfig: str | None, context: str | None, namespace: str) -
 
 async def _probes(exp: Experiment, http: aiohttp.ClientSession, secrets: dict[str, str]) -> list[Check]:
     """One sample of every probe in every region, all at once (bounded by each probe's timeout)."""
-    from .probes import ProbeContext, build_sampler
+    from ..probes import ProbeContext, build_sampler
 
     pctx = ProbeContext(http=http, secrets=secrets, base_dir=str(Path(exp.source).parent) if exp.source else ".")
     # (name, spec, region, where, exit code if it fails): steady-state probes, then guard probes
@@ -260,7 +260,7 @@ def _ledger(plan: Plan, state_dir: Path) -> list[Check]:
 
 
 def _undo_steps(exp: Experiment) -> list[Check]:
-    from .faults.restart import describe_restart
+    from ..faults.restart import describe_restart
 
     out = []
     for step in exp.method:
@@ -282,10 +282,10 @@ async def check_experiment(
 
     import aiohttp
 
-    from . import __version__
-    from .gate.policy import most_severe as worst_exit_code
-    from .secret import resolve_secrets
-    from .settings import stricter
+    from .. import __version__
+    from ..gate.policy import most_severe as worst_exit_code
+    from ..safety.secret import resolve_secrets
+    from ..settings import stricter
 
     if settings is not None:
         exp = dataclasses.replace(exp, caps=stricter(exp.caps, settings.caps))
@@ -311,9 +311,9 @@ async def check_files(
     strict_variables: bool = True,
 ) -> int:
     """`chaosrun check` / `chaosrun gameday --dry-run`: the preflight of every file, the most severe code."""
-    from .ctk import is_ctk_experiment
-    from .gate.policy import most_severe as worst_exit_code
-    from .loader import load_experiment
+    from ..ctk import is_ctk_experiment
+    from ..gate.policy import most_severe as worst_exit_code
+    from ..loader import load_experiment
 
     codes = []
     for file, variables in files:
@@ -335,7 +335,7 @@ def _check_ctk_file(file: str, echo: Callable[[str], None]) -> int:
     """A Chaos Toolkit experiment: validated as `chaosrun run` would (python modules importable with
     arguments that bind, process paths found, env configuration present); its activities are
     chaostoolkit-lib's to run, so the preflight does not call them."""
-    from .ctk.command import validate_ctk_file
+    from ..ctk.command import validate_ctk_file
 
     try:
         text = validate_ctk_file(file)

@@ -22,19 +22,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ChaosrunError, PlanRefused, os_error_text
-from .faults import FaultContext
+from ..errors import ChaosrunError, PlanRefused, os_error_text
+from ..faults import FaultContext
+from ..journal import Clock, JournalWriter, Redactor
+from ..judging.verdict import GuardrailMonitor
+from ..kube.fleet import AgentFleet
+from ..model import Experiment, Phase, Rollback
+from ..result import GuardrailTrip, PhaseSpan, RollbackRecord, RunResult, Status
+from ..safety.ledger import Ledger
+from ..safety.procs import kill_all_children, run_argv
+from ..safety.secret import cut_tail
 from .injector import Injector
-from .journal import Clock, JournalWriter, Redactor
-from .kube.fleet import AgentFleet
-from .ledger import Ledger
-from .model import Experiment, Phase, Rollback
 from .plan import Plan
-from .procs import kill_all_children, run_argv
-from .result import GuardrailTrip, PhaseSpan, RollbackRecord, RunResult, Status
 from .sampling import Sampling
-from .secret import cut_tail
-from .verdict import GuardrailMonitor
 
 if TYPE_CHECKING:
     import aiohttp

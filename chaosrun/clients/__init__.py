@@ -1,0 +1,1 @@
+"""Clients of the systems chaosrun drives: Toxiproxy, Kubernetes, Chaos Toolkit providers."""

@@ -1,0 +1,1 @@
+"""Judging samples: per-phase verdicts, sliding windows, streaming quantile sketches."""
