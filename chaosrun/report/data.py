@@ -21,6 +21,7 @@ __all__ = [
     "GuardrailTrip",
     "HostInfo",
     "Journal",
+    "MatrixCell",
     "NotTaken",
     "PhasePlan",
     "PhaseSpan",
@@ -208,6 +209,17 @@ class GuardrailTrip:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MatrixCell:
+    """Region-to-region probing (in-cluster agents with `matrix: true`): from one region's
+    cluster to another region's endpoint, how many samples and how many succeeded."""
+
+    source: str
+    target: str
+    samples: int
+    ok: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NotTaken:
     """Samples chaosrun could not take honestly (a series' run of them, or a stall: no probe/region)."""
 
@@ -245,6 +257,7 @@ class Journal:
     errors: tuple[str, ...] = ()
     remaining: tuple[str, ...] = ()
     not_taken: tuple[NotTaken, ...] = ()
+    matrix: tuple[MatrixCell, ...] = ()
     notes: tuple[str, ...] = ()  # what the parser had to guess or drop, shown in the report
 
     @property

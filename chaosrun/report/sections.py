@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from . import fmt
 from .charts import trend_svg
 from .data import FaultRecord, Journal
-from .figure import Span
 from .markup import badge, e, empty, section, table
+from .observed import matrix_section, missing_faults_section, observed_spans
 from .overview import make_overview, overview_section, regions_section
 from .results import ErrorRow, ProbeRow, RegionFigure, error_rows, probe_rows, recovery_result, verdict_word
 from .score import RECOVERY_ZERO_AT, STATUS_CAPS, Score
@@ -29,6 +29,7 @@ SECTIONS = (  # (id, navigation label), as render_sections orders them
     ("overview", "At a glance"),
     ("score", "Score"),
     ("timeline", "Per region"),
+    ("matrix", "Region to region"),
     ("results", "Results"),
     ("recovery", "Recovery"),
     ("faults", "Faults"),
@@ -319,57 +320,14 @@ def _configuration(journal: Journal) -> str:
     return section("configuration", "Configuration used", body)
 
 
-def _missing_fault_spans(journal: Journal) -> list[Span]:
-    """Where a fault was found no longer in place: from then to its undo (or the run's end)."""
-    return [
-        Span(start_s=f.missing_s, end_s=f.removed_s if f.removed_s is not None else journal.end_s,
-             label=f"fault not in place: {f.description}", region=f.region)
-        for f in journal.faults
-        if f.missing_s is not None
-    ]  # fmt: skip
-
-
-def _not_taken_spans(journal: Journal) -> list[Span]:
-    """Where chaosrun could not take samples honestly (stalls: every region; runs of one series'
-    samples: their region), overlapping stretches merged so a chart shades each once."""
-    by_region: dict[str | None, list[tuple[float, float, str]]] = {}
-    for n in journal.not_taken:
-        # a run of one sample has no length: shade at least a fifth of a second around it
-        lo, hi = (n.from_s, n.to_s) if n.to_s - n.from_s >= 0.2 else (n.from_s - 0.1, n.from_s + 0.1)
-        by_region.setdefault(n.region, []).append((max(0.0, lo), hi, n.reason))
-    spans: list[Span] = []
-    for region, items in by_region.items():
-        merged: list[tuple[float, float, str]] = []
-        for lo, hi, reason in sorted(items):
-            if merged and lo <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], hi), merged[-1][2])
-            else:
-                merged.append((lo, hi, reason))
-        spans += [Span(start_s=lo, end_s=hi, label=f"not taken: {why}", region=region) for lo, hi, why in merged]
-    return spans
-
-
-def _missing_faults(journal: Journal) -> str:
-    gone = [f for f in journal.faults if f.missing_s is not None]
-    if not gone:  # the hypothesis was tested under every fault for the whole fault phase
-        return ""
-    body = (
-        "<p><strong>Fault not in place:</strong> "
-        + "; ".join(f"{e(f.description)} was gone from {f.missing_s:.2f}s (found by its read-back)" for f in gone)
-        + ". The hypothesis was not tested under it from then on (shaded on the charts): the run cannot be held; "
-        "it is inconclusive unless it deviated anyway.</p>"
-    )
-    return section("missing-faults", "Faults not in place", body)
-
-
 def render_sections(
     journal: Journal, score: Score, figures: Sequence[RegionFigure], history: Sequence[RunSummary] | None
 ) -> str:
     """Every section, in the order of SECTIONS; `history`: this experiment's runs, newest first."""
-    overview = make_overview(journal, _missing_fault_spans(journal) + _not_taken_spans(journal))
+    overview = make_overview(journal, observed_spans(journal))
     return "".join((
-        overview_section(journal, overview), _score(score), _missing_faults(journal),
-        regions_section(journal, overview),
+        overview_section(journal, overview), _score(score), missing_faults_section(journal),
+        regions_section(journal, overview), matrix_section(journal),
         _results(probe_rows(journal)), _recovery(journal),
         _faults(journal), _rollbacks(journal), _guardrails(journal), _errors(journal, error_rows(journal)),
         _trend(journal, score, figures, history), _configuration(journal),

@@ -28,6 +28,7 @@ from .data import (
     GuardrailTrip,
     HostInfo,
     Journal,
+    MatrixCell,
     NotTaken,
     PhasePlan,
     PhaseSpan,
@@ -306,5 +307,17 @@ def parse_journal(wire: object) -> Journal:
             for n in w.objs("not_taken")
             if (f := n.num("from_s")) is not None
         ),
+        matrix=_matrix(w),
         notes=tuple(notes),
     )
+
+
+def _matrix(w: _Wire) -> tuple[MatrixCell, ...]:
+    """The last `agent_matrix` event's cells (the run's totals), if the run had one."""
+    last = [e for e in w.objs("events") if e.text("type") == "agent_matrix"][-1:]
+    return tuple(
+        MatrixCell(source=c.text("from", "?"), target=c.text("to", "?"), samples=c.integer("samples"),
+                   ok=c.integer("ok"))
+        for e in last
+        for c in e.objs("cells")
+    )  # fmt: skip

@@ -64,7 +64,8 @@ def test_a_partition_shows_between_the_two_regions_only(
         env={"KUBECONFIG": str(kube_node.cluster.kubeconfig)}, timeout_s=240,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert (out / "report.html").exists()
+    report = (out / "report.html").read_text()
+    assert '<section id="matrix"' in report and "Region to region" in report  # the matrix, in the report too
     journal = json.loads((out / "journal.json").read_text())
     assert journal["status"] == "held"  # each region's own probes were healthy throughout
     events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
