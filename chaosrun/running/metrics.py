@@ -113,7 +113,7 @@ class MetricsExporter:
     def on_event(self, type_: str, fields: Mapping[str, object]) -> None:
         if type_ == "phase_started":
             self.phase = str(fields.get("phase"))
-        elif type_ == "fault_applied":
+        elif type_ == "fault_applied" and not fields.get("setup"):  # set-up (proxies, claims) is no fault
             key = str(fields.get("fault"))
             self._faults[key] = _Fault(str(fields.get("name")), str(fields.get("kind")), True)
         elif type_ == "fault_removed" and str(fields.get("fault")) in self._faults:
