@@ -211,7 +211,8 @@ def regions_section(journal: Journal, overview: Overview) -> str:
     for i, region in enumerate(journal.regions):
         tracks = overview.tracks.get(region, [])
         if not tracks:
-            parts.append(f"<h3>{e(region)}</h3>" + empty("No samples in this region."))
+            none = f"{region}: no probe samples this region, so there is no chart."
+            parts.append(f"<h3>{e(region)}</h3>" + empty(none))
             continue
         many = len(tracks) > MAX_LINES
         spans = [s for s in overview.spans if s.is_in(region)]
