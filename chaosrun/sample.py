@@ -22,6 +22,7 @@ class Outcome:
     error: str | None = None  # short, stable text: "timeout after 2s", "status 503", ...
     retried: bool = False  # sent again on a fresh connection after the server closed a kept-alive one
     not_taken: str | None = None  # why chaosrun could not take or time this sample (then ok is False)
+    unsent: bool = False  # failed in chaosrun before the request reached the target (e.g. its transport closing)
 
 
 @dataclass(frozen=True, slots=True)

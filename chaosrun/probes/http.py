@@ -207,6 +207,10 @@ def build_http_sampler(spec: HttpProbe, region: Region, ctx: ProbeContext) -> Sa
             return Outcome(False, time.perf_counter() - started, None, "server disconnected", retried)
         except aiohttp.ClientPayloadError:
             return Outcome(False, time.perf_counter() - started, None, "incomplete body", retried)
+        except aiohttp.ClientConnectionResetError as exc:
+            # "Cannot write to closing transport": the request never left chaosrun (also after a
+            # retry on a fresh connection); sampling treats it as not taken while its loop lags
+            return Outcome(False, None, None, _describe_client_error(exc, secrets), retried, unsent=True)
         except aiohttp.ClientError as exc:
             return Outcome(False, None, None, _describe_client_error(exc, secrets), retried)
         latency_s = time.perf_counter() - started

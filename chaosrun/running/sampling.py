@@ -356,7 +356,7 @@ class Sampling:
     async def _series_loop(
         self, name: str, region: Region, sampler: Sampler, spec: ProbeSpec, every_s: float, start_mono: float
     ) -> None:
-        from .scheduler import NOT_TAKEN_LATE, SKIPPED_ERROR, in_flight_bound, sample_series
+        from .scheduler import NOT_TAKEN_LATE, NOT_TAKEN_SKIPPED, SKIPPED_ERROR, in_flight_bound, sample_series
 
         start = self.clock.mono0
 
@@ -368,8 +368,15 @@ class Sampling:
             # (or taken) honestly: it says nothing about the target
             if (reason is None or reason == NOT_TAKEN_LATE) and health.overlaps_stall(t_mono, time.monotonic()):
                 reason = NOT_TAKEN_STALL
-            elif outcome.error == SKIPPED_ERROR and health.is_lagging():
-                reason = NOT_TAKEN_LATE  # its series' samples piled up because chaosrun's loop is behind
+            elif outcome.error == SKIPPED_ERROR:
+                # no request was sent: nothing was measured. A slow target is judged by the
+                # samples still in flight (they time out and fail); the ticks skipped behind them
+                # are not taken, whether the pile-up was the target's or chaosrun's own overload
+                reason = NOT_TAKEN_SKIPPED
+            elif outcome.unsent and health.is_lagging():
+                # the request never left chaosrun (its transport was closing, even on a fresh
+                # connection) while its loop was behind: chaosrun's trouble, not the target's
+                reason = NOT_TAKEN_LATE
             self.record(name, region.name, t_mono - start, outcome, lag_s, not_taken=reason)
 
         await sample_series(

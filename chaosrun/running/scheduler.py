@@ -51,6 +51,7 @@ OnSample = Callable[[float, float, Outcome], None]  # (scheduled monotonic time,
 SKIPPED_ERROR = "skipped: previous samples still running"
 _SKIPPED = Outcome(False, None, None, SKIPPED_ERROR)
 NOT_TAKEN_LATE = "chaosrun fell behind its schedule"
+NOT_TAKEN_SKIPPED = "not sent: too many of its series' samples still in flight"
 NOT_TAKEN_MEMORY = "chaosrun ran out of memory"
 _LATE = Outcome(False, None, None, None, not_taken=NOT_TAKEN_LATE)
 _OUT_OF_MEMORY = Outcome(False, None, None, None, not_taken=NOT_TAKEN_MEMORY)
