@@ -61,12 +61,11 @@ async def run_ctk_in_child(
     for name, value in variables.items():
         argv += ["--var", f"{name}={value}"]
     proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL)
+    done = asyncio.ensure_future(proc.wait())  # one waiter for the child's whole life
     passed_on = False
-    while True:
-        try:
-            return await asyncio.wait_for(asyncio.shield(proc.wait()), 0.1)
-        except TimeoutError:
-            if interrupted() and not passed_on:
-                passed_on = True
-                with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(signal.SIGTERM)
+    while not (await asyncio.wait({done}, timeout=0.1))[0]:
+        if interrupted() and not passed_on:
+            passed_on = True
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+    return done.result()
