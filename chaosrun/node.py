@@ -94,6 +94,8 @@ def compose(text: str, doc: Document) -> Node | None:
         what = exc.problem or exc.context or "malformed YAML"
         if "chomping or indentation indicators" in what:  # `success_ratio: >= 0.99`: `>` starts a folded block
             what += "; a value starting with '>' or '|' is read as a block of text: quote it, e.g. '\">= 0.99\"'"
+        elif "character '>' that cannot start any token" in what:  # the same inside `{...}`
+            what += "; a bound such as >= 0.99 must be quoted: '\">= 0.99\"'"
         if mark is not None:
             doc.add(mark.line + 1, mark.column + 1, "", f"malformed YAML: {what}")
         else:

@@ -40,6 +40,13 @@ def test_an_unquoted_bound_explains_the_yaml_error() -> None:
     assert "a value starting with '>' or '|' is read as a block of text: quote it" in message
 
 
+def test_an_unquoted_bound_in_a_flow_mapping_explains_the_yaml_error() -> None:
+    text = BASE.replace("{name: p, http: {url: /}}", "{name: p, http: {url: /}, tolerance: {success_ratio: >= 0.99}}")
+    message = _error(text)
+    assert "found character '>' that cannot start any token" in message
+    assert "a bound such as >= 0.99 must be quoted" in message
+
+
 def test_did_you_mean_never_suggests_another_regions_proxy() -> None:
     text = BASE + (
         "toxiproxy:\n  proxies:\n    redis-us-east: {region: us-east}\n"
